@@ -1,0 +1,55 @@
+// ISO 8583:1987 in ASCII, as card networks' TCP links commonly speak it (the layout of moov-io's
+// spec87ascii and jPOS's ISO87APackager): ASCII MTI, hex-ASCII bitmaps (16 characters each,
+// secondary bitmap announced by bit 1), ASCII numerics, ASCII length prefixes (LL / LLL digits),
+// binary PIN block, ICC data and MACs.
+
+import { defineSpec, fieldBuilder } from '../spec.ts';
+
+const field = fieldBuilder({ numericEncoding: 'ascii', prefix: 'ascii', padAccepted: 'zero' });
+
+export const iso87Ascii = defineSpec({
+  name: 'iso87-ascii',
+  description: 'ISO 8583:1987, ASCII numerics and prefixes, hex-ASCII bitmaps with secondary bitmap',
+  mtiEncoding: 'ascii',
+  bitmapEncoding: 'hex',
+  secondaryBitmap: true,
+  fields: {
+    2: field(2, 'primary account number', 'n', 19, { lengthType: 'llvar', mask: 'pan' }),
+    3: field(3, 'processing code', 'n', 6),
+    4: field(4, 'amount, transaction', 'n', 12),
+    7: field(7, 'transmission date and time MMDDhhmmss', 'n', 10),
+    11: field(11, 'system trace audit number', 'n', 6),
+    12: field(12, 'local time hhmmss', 'n', 6),
+    13: field(13, 'local date MMDD', 'n', 4),
+    14: field(14, 'expiration date YYMM', 'n', 4),
+    15: field(15, 'settlement date MMDD', 'n', 4),
+    18: field(18, 'merchant type', 'n', 4),
+    22: field(22, 'POS entry mode', 'n', 3),
+    23: field(23, 'card sequence number', 'n', 3),
+    25: field(25, 'POS condition code', 'n', 2),
+    32: field(32, 'acquiring institution identification code', 'n', 11, { lengthType: 'llvar' }),
+    35: field(35, 'track 2 data', 'z', 37, { lengthType: 'llvar', mask: 'hidden' }),
+    37: field(37, 'retrieval reference number', 'an', 12),
+    38: field(38, 'authorization identification response', 'an', 6),
+    39: field(39, 'response code', 'an', 2),
+    41: field(41, 'card acceptor terminal identification', 'ans', 8),
+    42: field(42, 'card acceptor identification code', 'ans', 15),
+    43: field(43, 'card acceptor name/location', 'ans', 40),
+    44: field(44, 'additional response data', 'ans', 25, { lengthType: 'llvar' }),
+    48: field(48, 'additional data, private', 'ans', 999, { lengthType: 'lllvar' }),
+    49: field(49, 'currency code, transaction', 'n', 3),
+    52: field(52, 'PIN data', 'b', 8, { mask: 'hidden' }),
+    53: field(53, 'security related control information', 'n', 16),
+    54: field(54, 'additional amounts', 'an', 120, { lengthType: 'lllvar' }),
+    55: field(55, 'ICC data', 'b', 999, { lengthType: 'lllvar', mask: 'hidden', note: 'BER-TLV' }),
+    60: field(60, 'reserved national', 'ans', 999, { lengthType: 'lllvar' }),
+    61: field(61, 'reserved private', 'ans', 999, { lengthType: 'lllvar' }),
+    62: field(62, 'reserved private', 'ans', 999, { lengthType: 'lllvar', mask: 'hidden' }),
+    63: field(63, 'reserved private', 'ans', 999, { lengthType: 'lllvar' }),
+    64: field(64, 'message authentication code', 'b', 8),
+    70: field(70, 'network management information code', 'n', 3),
+    90: field(90, 'original data elements', 'n', 42),
+    95: field(95, 'replacement amounts', 'an', 42),
+    128: field(128, 'message authentication code', 'b', 8),
+  },
+});
