@@ -84,6 +84,42 @@ export const errorCatalog = {
 
   // Audit
   TILLPOINT_ERR_AUDIT_CHAIN_BROKEN: { status: 500, message: 'The audit log chain is broken' },
+
+  // Keys
+  TILLPOINT_ERR_KEY_LENGTH_INVALID: { status: 400, message: 'The key or component has the wrong length' },
+  TILLPOINT_ERR_KEY_WEAK: {
+    status: 400,
+    message: 'The key is degenerate (all zeros, or single DES in a 3DES key)',
+  },
+  TILLPOINT_ERR_KEY_USAGE_MISMATCH: { status: 422, message: 'The key may not be used for this operation' },
+  TILLPOINT_ERR_KEY_ALGORITHM_MISMATCH: {
+    status: 422,
+    message: "The key's algorithm does not fit this operation",
+  },
+  TILLPOINT_ERR_KEY_CHECK_VALUE_MISMATCH: {
+    status: 422,
+    message: 'The key check value does not match the stated one',
+  },
+  TILLPOINT_ERR_KEY_BLOCK_INVALID: { status: 422, message: 'The encrypted key block is malformed' },
+  TILLPOINT_ERR_KEY_SET_UNSUPPORTED: { status: 422, message: 'The requested working-key set is not offered' },
+  TILLPOINT_ERR_KEY_DESTROYED: { status: 500, message: 'The key was destroyed and cannot be used' },
+  TILLPOINT_ERR_PIN_BLOCK_INVALID: {
+    status: 422,
+    message: 'The PIN block is not a valid ISO 9564 format 0 block',
+  },
+  TILLPOINT_ERR_PIN_BLOCK_PAN_INVALID: {
+    status: 400,
+    message: 'The PAN cannot form an ISO 9564 format 0 PIN block',
+  },
+  TILLPOINT_ERR_PIN_INVALID: { status: 400, message: 'The PIN must be 4 to 12 decimal digits' },
+  TILLPOINT_ERR_CIPHER_DATA_LENGTH_INVALID: {
+    status: 400,
+    message: 'The data has the wrong length for this cipher',
+  },
+  TILLPOINT_ERR_CIPHER_UNAVAILABLE: {
+    status: 500,
+    message: "A cipher Tillpoint needs is missing from this Node.js build's OpenSSL",
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof errorCatalog;

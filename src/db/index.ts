@@ -1,0 +1,14 @@
+// The database foundation: one PostgreSQL (embedded by default, or DATABASE_URL), migrations and the
+// transaction helper. Modules declare their tables in their own schema.ts.
+export {
+  connectDatabase,
+  type Database,
+  hidePassword,
+  type Queryable,
+  withDatabaseName,
+} from './database.ts';
+export { ensureDataDir, lockDataDir, readLock } from './datadir.ts';
+export { type EmbeddedServer, freePort, startEmbedded } from './embedded.ts';
+export { MIGRATIONS_FOLDER, migrate, pendingMigrations } from './migrate.ts';
+export { clusterDirOf, type OpenedDatabase, openDatabase } from './open.ts';
+export { isRetryable, type TransactionOptions, type Tx, transaction } from './transaction.ts';

@@ -1,0 +1,152 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  char,
+  check,
+  date,
+  foreignKey,
+  index,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+// The ledger's tables. Rules the database enforces beyond these constraints (balanced entries, no
+// posting to a closed account, immutability, balances maintained from postings) are in the
+// hand-written migration `*_ledger_rules.sql`.
+
+export const ledgerAccounts = pgTable(
+  'ledger_accounts',
+  {
+    id: uuid('id').primaryKey(),
+    /** Human-readable and unique, e.g. `merchant:102314054110001:pending`. Never changes. */
+    code: text('code').notNull().unique(),
+    name: text('name').notNull(),
+    type: text('type', { enum: ['asset', 'liability', 'revenue', 'expense', 'equity'] }).notNull(),
+    currency: char('currency', { length: 3 }).notNull(),
+    ownerType: text('owner_type'),
+    ownerId: text('owner_id'),
+    status: text('status', { enum: ['open', 'closed'] })
+      .notNull()
+      .default('open'),
+    /** The account may not go negative: its available balance never drops below zero. */
+    noNegative: boolean('no_negative').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+  },
+  (t) => [
+    unique('ledger_accounts_id_currency').on(t.id, t.currency),
+    index('ledger_accounts_owner').on(t.ownerType, t.ownerId),
+    check('ledger_accounts_type', sql`${t.type} IN ('asset', 'liability', 'revenue', 'expense', 'equity')`),
+    check('ledger_accounts_status', sql`${t.status} IN ('open', 'closed')`),
+    check('ledger_accounts_currency', sql`${t.currency} ~ '^[A-Z]{3}$'`),
+    check('ledger_accounts_code', sql`${t.code} ~ '^[a-z0-9][a-z0-9:._-]{0,199}$'`),
+  ],
+);
+
+/**
+ * One row per account, kept by the database from the postings (TigerBeetle's four counters).
+ * `normal_side` and `no_negative` are copied from the account so that the CHECK can see them.
+ */
+export const ledgerBalances = pgTable(
+  'ledger_balances',
+  {
+    accountId: uuid('account_id')
+      .primaryKey()
+      .references(() => ledgerAccounts.id),
+    normalSide: text('normal_side', { enum: ['debit', 'credit'] }).notNull(),
+    noNegative: boolean('no_negative').notNull(),
+    debitsPosted: bigint('debits_posted', { mode: 'bigint' }).notNull().default(sql`0`),
+    creditsPosted: bigint('credits_posted', { mode: 'bigint' }).notNull().default(sql`0`),
+    debitsPending: bigint('debits_pending', { mode: 'bigint' }).notNull().default(sql`0`),
+    creditsPending: bigint('credits_pending', { mode: 'bigint' }).notNull().default(sql`0`),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check(
+      'ledger_balances_counters',
+      sql`${t.debitsPosted} >= 0 AND ${t.creditsPosted} >= 0 AND ${t.debitsPending} >= 0 AND ${t.creditsPending} >= 0`,
+    ),
+    check(
+      'ledger_balances_no_negative',
+      sql`NOT ${t.noNegative} OR CASE ${t.normalSide}
+        WHEN 'debit' THEN ${t.creditsPosted} + ${t.creditsPending} <= ${t.debitsPosted}
+        ELSE ${t.debitsPosted} + ${t.debitsPending} <= ${t.creditsPosted} END`,
+    ),
+  ],
+);
+
+export const entryKinds = ['posted', 'pending', 'post_pending', 'void_pending', 'expire_pending'] as const;
+
+export const ledgerEntries = pgTable(
+  'ledger_entries',
+  {
+    id: uuid('id').primaryKey(),
+    idempotencyKey: text('idempotency_key').notNull().unique(),
+    /** sha-256 of what the entry asks for (kind, references, postings): a reused key must match it. */
+    requestHash: text('request_hash').notNull(),
+    kind: text('kind', { enum: entryKinds }).notNull(),
+    businessDate: date('business_date', { mode: 'string' }).notNull(),
+    description: text('description').notNull(),
+    referenceType: text('reference_type'),
+    referenceId: text('reference_id'),
+    /** For post/void/expire: the pending entry it resolves (at most one resolution each). */
+    pendingEntryId: uuid('pending_entry_id').unique(),
+    /** For a correction: the entry it reverses (at most one reversal each). */
+    reversesEntryId: uuid('reverses_entry_id').unique(),
+    /** For a pending entry: when it expires if neither posted nor voided. */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    foreignKey({ name: 'ledger_entries_pending', columns: [t.pendingEntryId], foreignColumns: [t.id] }),
+    foreignKey({ name: 'ledger_entries_reverses', columns: [t.reversesEntryId], foreignColumns: [t.id] }),
+    index('ledger_entries_reference').on(t.referenceType, t.referenceId),
+    index('ledger_entries_expiring')
+      .on(t.expiresAt)
+      .where(sql`${t.kind} = 'pending' AND ${t.expiresAt} IS NOT NULL`),
+    check(
+      'ledger_entries_kind',
+      sql`${t.kind} IN ('posted', 'pending', 'post_pending', 'void_pending', 'expire_pending')`,
+    ),
+    check(
+      'ledger_entries_resolution_has_pending',
+      sql`(${t.kind} IN ('post_pending', 'void_pending', 'expire_pending')) = (${t.pendingEntryId} IS NOT NULL)`,
+    ),
+    check('ledger_entries_expiry_only_pending', sql`${t.expiresAt} IS NULL OR ${t.kind} = 'pending'`),
+    check('ledger_entries_reversal_is_posted', sql`${t.reversesEntryId} IS NULL OR ${t.kind} = 'posted'`),
+  ],
+);
+
+export const ledgerPostings = pgTable(
+  'ledger_postings',
+  {
+    id: bigint('id', { mode: 'bigint' }).primaryKey().generatedAlwaysAsIdentity(),
+    entryId: uuid('entry_id')
+      .notNull()
+      .references(() => ledgerEntries.id),
+    accountId: uuid('account_id').notNull(),
+    currency: char('currency', { length: 3 }).notNull(),
+    side: text('side', { enum: ['debit', 'credit'] }).notNull(),
+    amount: bigint('amount', { mode: 'bigint' }).notNull(),
+    /** True for the postings of a pending entry: they count in the pending balances only. */
+    pending: boolean('pending').notNull(),
+    businessDate: date('business_date', { mode: 'string' }).notNull(),
+  },
+  (t) => [
+    // The posting's currency must be its account's: enforced by the key (account, currency).
+    foreignKey({
+      name: 'ledger_postings_account_currency',
+      columns: [t.accountId, t.currency],
+      foreignColumns: [ledgerAccounts.id, ledgerAccounts.currency],
+    }),
+    index('ledger_postings_entry').on(t.entryId),
+    index('ledger_postings_account_history').on(t.accountId, t.id),
+    index('ledger_postings_account_date').on(t.accountId, t.businessDate),
+    check('ledger_postings_amount', sql`${t.amount} > 0 AND ${t.amount} <= 1000000000000000`),
+    check('ledger_postings_side', sql`${t.side} IN ('debit', 'credit')`),
+  ],
+);

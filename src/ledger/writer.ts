@@ -1,0 +1,268 @@
+import { type Database, isRetryable, type Queryable } from '../db/index.ts';
+import { assert } from '../shared/assert.ts';
+import { TillpointError } from '../shared/errors.ts';
+import { ledgerErrorFromDatabase } from './db-errors.ts';
+import type { ResolvedPosting } from './rules.ts';
+import type { Entry, EntryKind, Posting } from './types.ts';
+
+// The write path. An entry, checked and resolved, is one row in ledger_entries and its postings; a
+// batch of them is written by ONE statement (entries and postings through unnest), which the
+// database's triggers check and turn into balance updates. Without a caller's transaction, posts that
+// arrive while a batch is being written wait and go together in the next one (group commit): one
+// round trip and one WAL flush for many entries, each reply only after its commit.
+
+export interface PreparedEntry {
+  id: string;
+  idempotencyKey: string;
+  requestHash: string;
+  kind: EntryKind;
+  businessDate: string;
+  description: string;
+  referenceType: string | null;
+  referenceId: string | null;
+  pendingEntryId: string | null;
+  reversesEntryId: string | null;
+  expiresAt: Date | null;
+  postings: ResolvedPosting[];
+}
+
+export interface WriteOutcome {
+  entry: Entry;
+  created: boolean;
+}
+
+const INSERT_SQL = `
+WITH new_entries AS (
+  INSERT INTO ledger_entries (id, idempotency_key, request_hash, kind, business_date, description, reference_type,
+                              reference_id, pending_entry_id, reverses_entry_id, expires_at)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[],
+                       $8::text[], $9::uuid[], $10::uuid[], $11::timestamptz[])
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id, created_at
+), new_postings AS (
+  INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount, pending, business_date)
+  SELECT p.entry_id, p.account_id, p.currency, p.side, p.amount, p.pending, p.business_date
+    FROM unnest($12::uuid[], $13::uuid[], $14::bpchar[], $15::text[], $16::bigint[], $17::bool[], $18::date[])
+         AS p(entry_id, account_id, currency, side, amount, pending, business_date)
+   WHERE p.entry_id IN (SELECT id FROM new_entries)
+)
+SELECT id, created_at FROM new_entries`;
+
+function toEntry(prepared: PreparedEntry, createdAt: Date): Entry {
+  const pending = prepared.kind === 'pending';
+  return {
+    id: prepared.id,
+    idempotencyKey: prepared.idempotencyKey,
+    kind: prepared.kind,
+    businessDate: prepared.businessDate,
+    description: prepared.description,
+    referenceType: prepared.referenceType,
+    referenceId: prepared.referenceId,
+    pendingEntryId: prepared.pendingEntryId,
+    reversesEntryId: prepared.reversesEntryId,
+    expiresAt: prepared.expiresAt,
+    createdAt,
+    postings: prepared.postings.map(
+      (p): Posting => ({
+        accountId: p.account.id,
+        accountCode: p.account.code,
+        currency: p.account.currency,
+        side: p.side,
+        amountMinor: p.amountMinor,
+        pending,
+      }),
+    ),
+  };
+}
+
+export type LoadByKey = (
+  db: Queryable,
+  key: string,
+) => Promise<{ entry: Entry; requestHash: string } | undefined>;
+
+/**
+ * Writes prepared entries in one statement. An entry whose key already exists is looked up: the same
+ * request is a replay (`created: false`), another request under that key a conflict error in its slot.
+ * A rule broken by any entry fails the whole statement (nothing written) and is thrown.
+ */
+export async function writeEntries(
+  db: Queryable,
+  entries: readonly PreparedEntry[],
+  loadByKey: LoadByKey,
+): Promise<Array<WriteOutcome | TillpointError>> {
+  const e: unknown[][] = Array.from({ length: 11 }, () => []);
+  const p: unknown[][] = Array.from({ length: 7 }, () => []);
+  for (const entry of entries) {
+    e[0]!.push(entry.id);
+    e[1]!.push(entry.idempotencyKey);
+    e[2]!.push(entry.requestHash);
+    e[3]!.push(entry.kind);
+    e[4]!.push(entry.businessDate);
+    e[5]!.push(entry.description);
+    e[6]!.push(entry.referenceType);
+    e[7]!.push(entry.referenceId);
+    e[8]!.push(entry.pendingEntryId);
+    e[9]!.push(entry.reversesEntryId);
+    e[10]!.push(entry.expiresAt);
+    const pending = entry.kind === 'pending';
+    for (const posting of entry.postings) {
+      p[0]!.push(entry.id);
+      p[1]!.push(posting.account.id);
+      p[2]!.push(posting.account.currency);
+      p[3]!.push(posting.side);
+      p[4]!.push(posting.amountMinor.toString());
+      p[5]!.push(pending);
+      p[6]!.push(entry.businessDate);
+    }
+  }
+  let inserted: Map<string, Date>;
+  try {
+    const result = await db.query<{ id: string; created_at: Date }>({
+      name: 'ledger_write_entries',
+      text: INSERT_SQL,
+      values: [...e, ...p],
+    });
+    inserted = new Map(result.rows.map((row) => [row.id, row.created_at]));
+  } catch (error) {
+    throw ledgerErrorFromDatabase(error);
+  }
+  const outcomes: Array<WriteOutcome | TillpointError> = [];
+  for (const entry of entries) {
+    const createdAt = inserted.get(entry.id);
+    if (createdAt !== undefined) {
+      outcomes.push({ entry: toEntry(entry, createdAt), created: true });
+      continue;
+    }
+    const existing = await loadByKey(db, entry.idempotencyKey);
+    assert(existing !== undefined, 'an entry skipped on conflict exists under its key');
+    outcomes.push(
+      existing.requestHash === entry.requestHash
+        ? { entry: existing.entry, created: false }
+        : new TillpointError(
+            'TILLPOINT_ERR_ENTRY_CONFLICT',
+            `Idempotency key ${entry.idempotencyKey} was already used for entry ${existing.entry.id} with different postings`,
+            { param: 'idempotencyKey' },
+          ),
+    );
+  }
+  return outcomes;
+}
+
+interface Waiting {
+  entry: PreparedEntry;
+  resolve: (outcome: WriteOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for posts made outside a caller's transaction. While one batch is being written, new
+ * entries queue; the next batch takes them all (up to `maxBatch`). If a batch fails, its entries are
+ * written one by one, so one bad entry (an overdraft, a conflicting key) fails alone.
+ */
+export class GroupCommitter {
+  readonly #db: Database;
+  readonly #loadByKey: LoadByKey;
+  readonly #maxBatch: number;
+  #queue: Waiting[] = [];
+  #writing = false;
+
+  constructor(db: Database, loadByKey: LoadByKey, maxBatch = 200) {
+    this.#db = db;
+    this.#loadByKey = loadByKey;
+    this.#maxBatch = maxBatch;
+  }
+
+  write(entry: PreparedEntry): Promise<WriteOutcome> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ entry, resolve, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#takeBatch();
+        await this.#writeBatch(batch);
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Takes up to maxBatch entries, leaving a second use of the same key for the next batch. */
+  #takeBatch(): Waiting[] {
+    const batch: Waiting[] = [];
+    const keys = new Set<string>();
+    const rest: Waiting[] = [];
+    for (const waiting of this.#queue) {
+      if (batch.length < this.#maxBatch && !keys.has(waiting.entry.idempotencyKey)) {
+        keys.add(waiting.entry.idempotencyKey);
+        batch.push(waiting);
+      } else {
+        rest.push(waiting);
+      }
+    }
+    this.#queue = rest;
+    return batch;
+  }
+
+  async #writeBatch(batch: Waiting[]): Promise<void> {
+    if (batch.length > 1) {
+      try {
+        const outcomes = await this.#withRetry(() =>
+          writeEntries(
+            this.#db,
+            batch.map((w) => w.entry),
+            this.#loadByKey,
+          ),
+        );
+        batch.forEach((waiting, i) => {
+          settle(waiting, outcomes[i]!);
+        });
+        return;
+      } catch {
+        // fall through: one by one, so that only the entry at fault fails
+      }
+    }
+    for (const waiting of batch) {
+      try {
+        const [outcome] = await this.#withRetry(() =>
+          writeEntries(this.#db, [waiting.entry], this.#loadByKey),
+        );
+        settle(waiting, outcome!);
+      } catch (error) {
+        waiting.reject(error);
+      }
+    }
+  }
+
+  /** A statement aborted by a deadlock or serialization failure wrote nothing: try it again, a few times. */
+  async #withRetry<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (attempt >= 5 || !isRetryable((error as { cause?: unknown }).cause ?? error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** attempt));
+      }
+    }
+  }
+}
+
+function settle(waiting: Waiting, outcome: WriteOutcome | TillpointError): void {
+  if (outcome instanceof TillpointError) waiting.reject(outcome);
+  else waiting.resolve(outcome);
+}
+
+/** Writes one entry within `db` (a caller's transaction): its outcome, or throws what stopped it. */
+export async function writeEntry(
+  db: Queryable,
+  entry: PreparedEntry,
+  loadByKey: LoadByKey,
+): Promise<WriteOutcome> {
+  const [outcome] = await writeEntries(db, [entry], loadByKey);
+  if (outcome instanceof TillpointError) throw outcome;
+  return outcome!;
+}
