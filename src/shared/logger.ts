@@ -11,8 +11,8 @@ export interface LoggerSettings {
   level?: LogLevel;
   /** `pretty` for a person at a terminal, `json` for machines. Default: pretty when stdout is a TTY. */
   format?: 'pretty' | 'json';
-  /** Where JSON lines go (tests). Default: stdout. */
-  destination?: NodeJS.WritableStream;
+  /** Where lines go. Default: stdout (the CLI's one-off commands log to stderr, keeping stdout for output). */
+  destination?: NodeJS.WritableStream & { isTTY?: boolean; fd?: number };
 }
 
 /**
@@ -39,15 +39,21 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
       },
     },
   };
-  const format =
-    settings.format ?? (process.stdout.isTTY && settings.destination === undefined ? 'pretty' : 'json');
+  const destination = settings.destination ?? process.stdout;
+  const format = settings.format ?? (destination.isTTY === true ? 'pretty' : 'json');
   if (format === 'pretty') {
     return pino(
       options,
-      pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }),
+      pretty({
+        sync: true,
+        colorize: destination.isTTY === true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,service',
+        destination: destination.fd ?? 1,
+      }),
     );
   }
-  return pino(options, settings.destination ?? process.stdout);
+  return pino(options, destination);
 }
 
 /** A logger that writes nothing: for tests and library defaults. */
