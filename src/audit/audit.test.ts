@@ -89,7 +89,22 @@ describe('audit log', () => {
   });
 
   it('finds a line rewritten with a recomputed hash, by the next line', async () => {
-    const row = (await t.db.query('SELECT * FROM audit_log WHERE seq = 20')).rows[0];
+    const row = (
+      await t.db.query<{
+        seq: bigint;
+        id: string;
+        occurred_at: Date;
+        actor_type: string;
+        actor_id: string;
+        event: string;
+        object_type: string | null;
+        object_id: string | null;
+        source: string | null;
+        outcome: string;
+        details: string;
+        prev_hash: string;
+      }>('SELECT * FROM audit_log WHERE seq = 20')
+    ).rows[0];
     assert.ok(row);
     // A forger recomputes line 20's own hash; line 21 still points at the old one.
     const forged = { ...row, details: '{"n":999}' };
