@@ -114,6 +114,9 @@ function readBitmap(
   }
 }
 
+/** The bitmap words of the message being unpacked (unpack runs no user code, so one is enough). */
+const bitmapWords = new Uint32Array(4);
+
 function readLength(field: CompiledField, bytes: Uint8Array, o: number, start: number, end: number): number {
   if (end - o < field.prefixBytes) {
     throw fieldError(
@@ -154,58 +157,78 @@ function padOk(field: CompiledField, nibble: number): boolean {
   return nibble === 0 || (nibble === 15 && field.acceptPadF);
 }
 
-function readBcd(field: CompiledField, bytes: Uint8Array, o: number, digits: number, start: number): string {
-  const { pair, pairOk, char } = field.nibbles;
+// Strings are the main cost of unpacking. Rather than one string per field (concatenations, or a
+// native decode per field), unpack decodes at most two strings per message: the message bytes as
+// latin1 (for ASCII fields), and the digits of all BCD fields, written as characters into a scratch
+// buffer. Each field's value is then a substring of one of them.
+
+interface Latin1Buffer {
+  latin1Slice(start: number, end: number): string;
+}
+
+/** Node's Buffer#latin1Slice: what `toString('latin1', start, end)` calls, without its checks. */
+function latin1(buffer: Buffer, start: number, end: number): string {
+  return (buffer as unknown as Latin1Buffer).latin1Slice(start, end);
+}
+
+/** The digits of the message being unpacked, as character codes (grown when a message needs more). */
+let digitScratch = Buffer.alloc(4096);
+/** Fields whose value is a range of the digit string: field number, start, end. */
+const pendingDigits = new Int32Array(3 * 129);
+
+/** Writes the digits of a BCD field into digitScratch at k; returns the new k. */
+function readBcd(
+  field: CompiledField,
+  bytes: Uint8Array,
+  o: number,
+  digits: number,
+  start: number,
+  k: number,
+): number {
+  const { pairOk, code } = field.nibbles;
+  const out = digitScratch;
   const odd = (digits & 1) === 1;
-  let value = '';
   let i = o;
   if (odd && field.rightAlign) {
     const b = bytes[i]!;
     if (!padOk(field, b >> 4))
       throw fieldError(field, 'bad_pad_nibble', i - start, 'first nibble (right-aligned)');
-    value = char[b & 15]!;
-    if (value === '') throw fieldError(field, 'bad_bcd_nibble', i - start, 'digit 0');
+    const c = code[b & 15]!;
+    if (c < 0) throw fieldError(field, 'bad_bcd_nibble', i - start, 'digit 0');
+    out[k++] = c;
     i++;
   }
   const end = i + (digits >> 1);
   for (; i < end; i++) {
     const b = bytes[i]!;
     if (pairOk[b] === 0) throw fieldError(field, 'bad_bcd_nibble', i - start, `byte ${i - o} of the data`);
-    value += pair[b]!;
+    out[k++] = code[b >> 4]!;
+    out[k++] = code[b & 15]!;
   }
   if (odd && !field.rightAlign) {
     const b = bytes[i]!;
-    const last = char[b >> 4]!;
-    if (last === '') throw fieldError(field, 'bad_bcd_nibble', i - start, `digit ${digits - 1}`);
+    const c = code[b >> 4]!;
+    if (c < 0) throw fieldError(field, 'bad_bcd_nibble', i - start, `digit ${digits - 1}`);
     if (!padOk(field, b & 15))
       throw fieldError(field, 'bad_pad_nibble', i - start, 'last nibble (left-aligned)');
-    value += last;
+    out[k++] = c;
   }
-  return value;
+  return k;
 }
 
-function readAscii(
-  field: CompiledField,
-  bytes: Uint8Array,
-  o: number,
-  length: number,
-  start: number,
-): string {
+function checkAscii(field: CompiledField, bytes: Uint8Array, o: number, length: number, start: number): void {
   const charset = field.charset;
-  let value = '';
   for (let i = o; i < o + length; i++) {
-    const c = bytes[i]!;
-    if (charset[c] === 0) {
+    if (charset[bytes[i]!] === 0) {
       throw fieldError(field, 'bad_character', i - start, `character ${i - o} is not ${field.charsetName}`);
     }
-    value += CHAR[c]!;
   }
-  return value;
 }
 
 /**
- * Unpacks one message (from the MTI to the end of the last field) of `bytes[start, end)`. The
- * message owns copies of b-field bytes; the input can be reused. Error offsets count from `start`.
+ * Unpacks one message (from the MTI to the end of the last field) of `bytes[start, end)`. Error
+ * offsets count from `start`. The values of b fields are views of `bytes` (no copy): keep the input
+ * unchanged while the message lives (FrameReader's frames are never reused).
  */
 export function unpack<S extends MessageSpec>(
   spec: S,
@@ -219,7 +242,9 @@ export function unpack<S extends MessageSpec>(
   const slots = message.slots;
   message.mti = readMti(cs, bytes, start, end);
   let o = start + cs.mtiBytes;
-  const words = new Uint32Array(4);
+  const words = bitmapWords;
+  words[2] = 0;
+  words[3] = 0;
   readBitmap(cs, bytes, o, start, end, words, 0);
   o += cs.bitmapBytes;
   if ((words[0]! & 0x80000000) !== 0) {
@@ -241,10 +266,19 @@ export function unpack<S extends MessageSpec>(
     o += cs.bitmapBytes;
   }
   const fields = cs.fields;
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  let text: string | undefined;
+  if (digitScratch.length < 2 * (end - start)) digitScratch = Buffer.alloc(2 * (end - start));
+  let k = 0;
+  let pending = 0;
+  const w0 = words[0]! & 0x7fffffff;
+  const w1 = words[1]!;
+  const w2 = words[2]!;
+  const w3 = words[3]!;
   let last = 1;
   let lastName = 'bitmap';
   for (let w = 0; w < 4; w++) {
-    let word = w === 0 ? words[0]! & 0x7fffffff : words[w]!;
+    let word = w === 0 ? w0 : w === 1 ? w1 : w === 2 ? w2 : w3;
     while (word !== 0) {
       const bit = Math.clz32(word);
       word = (word & ~(0x80000000 >>> bit)) >>> 0;
@@ -271,14 +305,27 @@ export function unpack<S extends MessageSpec>(
           `${dataBytes} bytes of data needed, ${end - o} present`,
         );
       }
-      let value: AnyFieldValue;
-      if (field.data === DATA_BCD) value = readBcd(field, bytes, o, length, start);
-      else if (field.data === DATA_ASCII) value = readAscii(field, bytes, o, length, start);
-      else value = copyBytes(bytes, o, o + length);
-      slots[n] = value;
+      if (field.data === DATA_BCD) {
+        pendingDigits[pending++] = n;
+        pendingDigits[pending++] = k;
+        k = readBcd(field, bytes, o, length, start, k);
+        pendingDigits[pending++] = k;
+      } else if (field.data === DATA_ASCII) {
+        checkAscii(field, bytes, o, length, start);
+        if (text === undefined) text = latin1(buffer, start, end);
+        slots[n] = text.slice(o - start, o - start + length);
+      } else {
+        slots[n] = new Uint8Array(bytes.buffer, bytes.byteOffset + o, length);
+      }
       o += dataBytes;
       last = n;
       lastName = field.name;
+    }
+  }
+  if (pending > 0) {
+    const digits = latin1(digitScratch, 0, k);
+    for (let p = 0; p < pending; p += 3) {
+      slots[pendingDigits[p]!] = digits.slice(pendingDigits[p + 1]!, pendingDigits[p + 2]!);
     }
   }
   if (o !== end) {
@@ -347,29 +394,10 @@ function nibbleOf(field: CompiledField, value: string, i: number): number {
   return nibble;
 }
 
-function writeField(field: CompiledField, value: AnyFieldValue, out: Uint8Array, o: number): number {
-  if (field.isBytes ? !(value instanceof Uint8Array) : typeof value !== 'string') {
-    throw fieldError(
-      field,
-      'bad_value_type',
-      -1,
-      field.isBytes ? 'expects bytes (Uint8Array)' : 'expects a string',
-    );
-  }
-  const length = value.length;
-  if (field.fixed) {
-    if (length !== field.length)
-      throw fieldError(field, 'bad_length', -1, `${length}, expects ${field.length}`);
-  } else if (length > field.length) {
-    throw fieldError(field, 'value_too_long', -1, `${length}, at most ${field.length}`);
-  }
-  const dataBytes = field.data === DATA_BCD ? (length + 1) >> 1 : length;
-  assert(o + field.prefixBytes + dataBytes <= out.length, 'the output buffer has room for the message');
+function writePrefix(field: CompiledField, length: number, out: Uint8Array, o: number): number {
   switch (field.prefix) {
     case PREFIX_BCD:
-      if (field.prefixBytes === 2) {
-        out[o++] = ((length / 1000) | 0) * 16 + (((length / 100) | 0) % 10);
-      }
+      if (field.prefixBytes === 2) out[o++] = ((length / 1000) | 0) * 16 + (((length / 100) | 0) % 10);
       out[o++] = (((length / 10) | 0) % 10) * 16 + (length % 10);
       break;
     case PREFIX_ASCII:
@@ -382,10 +410,42 @@ function writeField(field: CompiledField, value: AnyFieldValue, out: Uint8Array,
       out[o++] = length & 255;
       break;
   }
-  if (typeof value !== 'string') {
-    out.set(value, o);
-    return o + length;
+  return o;
+}
+
+function checkLength(field: CompiledField, length: number): void {
+  if (field.fixed ? length !== field.length : length > field.length) {
+    throw field.fixed
+      ? fieldError(field, 'bad_length', -1, `${length}, expects ${field.length}`)
+      : fieldError(field, 'value_too_long', -1, `${length}, at most ${field.length}`);
   }
+}
+
+function checkRoom(needed: number, room: number): void {
+  assert(needed <= room, 'the output buffer has room for the message');
+}
+
+function writeBytes(
+  field: CompiledField,
+  value: Uint8Array,
+  out: Uint8Array,
+  o: number,
+  room: number,
+): number {
+  const length = value.length;
+  checkLength(field, length);
+  checkRoom(o + field.prefixBytes + length, room);
+  o = writePrefix(field, length, out, o);
+  if (length > 16) out.set(value, o);
+  else for (let i = 0; i < length; i++) out[o + i] = value[i]!;
+  return o + length;
+}
+
+function writeString(field: CompiledField, value: string, out: Uint8Array, o: number, room: number): number {
+  const length = value.length;
+  checkLength(field, length);
+  checkRoom(o + field.prefixBytes + (field.data === DATA_BCD ? (length + 1) >> 1 : length), room);
+  o = writePrefix(field, length, out, o);
   if (field.data === DATA_ASCII) {
     const charset = field.charset;
     for (let i = 0; i < length; i++) {
@@ -403,9 +463,44 @@ function writeField(field: CompiledField, value: AnyFieldValue, out: Uint8Array,
     out[o++] = (field.padNibble << 4) | nibbleOf(field, value, 0);
     i = 1;
   }
-  for (; i + 1 < length; i += 2) out[o++] = (nibbleOf(field, value, i) << 4) | nibbleOf(field, value, i + 1);
+  if (field.nibbles === DIGIT_NIBBLES) {
+    for (; i + 1 < length; i += 2) {
+      const high = value.charCodeAt(i) - 48;
+      const low = value.charCodeAt(i + 1) - 48;
+      if (high >>> 0 > 9 || low >>> 0 > 9) nibbleOf(field, value, high >>> 0 > 9 ? i : i + 1);
+      out[o++] = (high << 4) | low;
+    }
+  } else {
+    const table = field.nibbles.nibble;
+    for (; i + 1 < length; i += 2) {
+      const high = table[value.charCodeAt(i)] ?? -1;
+      const low = table[value.charCodeAt(i + 1)] ?? -1;
+      if ((high | low) < 0) nibbleOf(field, value, high < 0 ? i : i + 1);
+      out[o++] = (high << 4) | low;
+    }
+  }
   if (odd && !field.rightAlign) out[o++] = (nibbleOf(field, value, length - 1) << 4) | field.padNibble;
   return o;
+}
+
+function writeField(
+  field: CompiledField,
+  value: AnyFieldValue,
+  out: Uint8Array,
+  o: number,
+  room: number,
+): number {
+  if (typeof value === 'string') {
+    if (!field.isBytes) return writeString(field, value, out, o, room);
+  } else if (field.isBytes && value instanceof Uint8Array) {
+    return writeBytes(field, value, out, o, room);
+  }
+  throw fieldError(
+    field,
+    'bad_value_type',
+    -1,
+    field.isBytes ? 'expects bytes (Uint8Array)' : 'expects a string',
+  );
 }
 
 /**
@@ -441,17 +536,23 @@ export function packInto(message: AnyMessage, out: Uint8Array, offset = 0): numb
     o += cs.bitmapBytes;
   }
   const fields = cs.fields;
+  const room = out.length;
   for (let k = 0; k < numbers.length; k++) {
     const n = numbers[k]!;
     const value = slots[n];
-    if (value !== undefined) o = writeField(fields[n]!, value, out, o);
+    if (value !== undefined) o = writeField(fields[n]!, value, out, o, room);
   }
   return o - offset;
 }
 
-/** Packs a message into a new byte array (MTI, bitmap, fields). */
+/**
+ * Packs a message into new bytes (MTI, bitmap, fields): a Buffer from Node's pool, since a fresh
+ * Uint8Array of a few hundred bytes costs more than the whole pack.
+ */
 export function pack(message: AnyMessage): Uint8Array {
   const scratch = message.compiled.scratch;
   const length = packInto(message, scratch, 0);
-  return scratch.slice(0, length);
+  const out = Buffer.allocUnsafe(length);
+  out.set(scratch.subarray(0, length));
+  return out;
 }

@@ -157,5 +157,7 @@ export function writePosFrame(tpdu: Tpdu, header: Header, message: AnyMessage): 
   const bodyBytes = o - LENGTH_BYTES;
   frameScratch[0] = bodyBytes >>> 8;
   frameScratch[1] = bodyBytes & 255;
-  return frameScratch.slice(0, o);
+  const out = Buffer.allocUnsafe(o);
+  out.set(frameScratch.subarray(0, o));
+  return out;
 }

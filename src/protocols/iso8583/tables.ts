@@ -25,6 +25,8 @@ export interface NibbleAlphabet {
   readonly pairOk: Uint8Array;
   /** `char[n]`: the character of nibble n, or '' when n is not in the alphabet. */
   readonly char: readonly string[];
+  /** `code[n]`: the character code of nibble n, or -1. */
+  readonly code: Int16Array;
   /** `nibble[c]`: the nibble of character code c (< 128), or -1. */
   readonly nibble: Int8Array;
 }
@@ -43,7 +45,8 @@ function nibbleAlphabet(chars: Readonly<Record<number, string>>): NibbleAlphabet
     pairOk[b] = high !== '' && low !== '' ? 1 : 0;
     pair.push(high + low);
   }
-  return { pair, pairOk, char, nibble };
+  const code = Int16Array.from(char, (c) => (c === '' ? -1 : c.charCodeAt(0)));
+  return { pair, pairOk, char, code, nibble };
 }
 
 const DIGITS: Record<number, string> = Object.fromEntries(
