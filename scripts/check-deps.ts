@@ -1,6 +1,7 @@
 // The dependency-direction check of `npm test`. It reads every import under src/ and fails when:
 //   - a module imports a lower-to-higher layer (edges → business → foundation → shared/db, never back);
-//   - a module reaches into another module past its index.ts (tests may also use <module>/testing.ts);
+//   - a module reaches into another module past its index.ts (tests and test helpers may also use
+//     <module>/testing.ts);
 //   - modules import each other in a cycle.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -64,7 +65,7 @@ const files = walk(SRC);
 
 for (const file of files) {
   const from = moduleOf(file);
-  const isTest = file.endsWith('.test.ts');
+  const isTest = file.endsWith('.test.ts') || path.basename(file) === 'testing.ts';
   const text = readFileSync(file, 'utf8');
   for (const match of text.matchAll(IMPORT)) {
     const specifier = match[1] ?? match[2]!;

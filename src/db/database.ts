@@ -52,7 +52,12 @@ export async function connectDatabase(options: DatabaseOptions): Promise<Databas
     idleTimeoutMillis: 30_000,
   });
   const log = options.logger.child({ component: 'db' });
-  pool.on('error', (error) => log.error({ err: error }, 'idle database connection failed'));
+  let closed = false;
+  pool.on('error', (error) => {
+    // Connections still closing when the server stops report its shutdown: expected, not a failure.
+    if (closed) log.debug({ err: error }, 'database connection closed by the server during shutdown');
+    else log.error({ err: error }, 'idle database connection failed');
+  });
   const displayUrl = hidePassword(options.url);
   try {
     const client = await pool.connect();
@@ -65,7 +70,6 @@ export async function connectDatabase(options: DatabaseOptions): Promise<Databas
       { cause: error },
     );
   }
-  let closed = false;
   return {
     pool,
     orm: drizzle({ client: pool }),

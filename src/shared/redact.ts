@@ -58,8 +58,11 @@ export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new We
       message: maskPansInText(value.message),
     };
     if (value.stack !== undefined) out['stack'] = maskPansInText(value.stack);
+    // Only the error's own plain facts (code, constraint, detail …): objects hanging off an error
+    // (a database client, a socket) are neither useful in a log line nor safe to walk.
     for (const [key, item] of Object.entries(value)) {
-      if (!isSensitiveKey(key)) out[key] = redact(item, depth + 1, seen);
+      if (isSensitiveKey(key) || (typeof item === 'object' && item !== null)) continue;
+      out[key] = redact(item, depth + 1, seen);
     }
     return out;
   }
