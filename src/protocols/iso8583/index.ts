@@ -35,7 +35,7 @@ export {
 export { dumpMessage, formatDump, type MessageDump, maskPan } from './mask.ts';
 export { type AnyFieldValue, type AnyMessage, type ExposedMessage, Message } from './message.ts';
 export { isMti, isResponseMti, responseMti } from './mti.ts';
-export { renderFieldTable } from './profile-doc.ts';
+export { renderFieldTable, replaceFieldTables } from './profile-doc.ts';
 export {
   defineSpec,
   type FieldFormat,

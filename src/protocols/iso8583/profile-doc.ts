@@ -3,21 +3,32 @@
 
 import { type FieldSpec, formatNotation, type MessageSpec } from './spec.ts';
 
+function unit(field: FieldSpec): string {
+  return field.encoding === 'bcd' ? 'digits' : field.encoding === 'ascii' ? 'characters' : 'bytes';
+}
+
 function encoding(field: FieldSpec): string {
   if (field.encoding === 'binary') return field.lengthType === 'fixed' ? `${field.length} bytes` : 'binary';
   if (field.encoding === 'ascii') return 'ASCII';
   const parts = ['BCD'];
-  if (field.length % 2 === 1 || field.lengthType !== 'fixed') {
-    parts.push(field.align === 'left' ? 'left-aligned' : 'right-aligned');
-  }
   if (field.format === 'z') parts.push('`=` as nibble D');
+  if (field.length % 2 === 1 || field.lengthType !== 'fixed') {
+    parts.push(`${field.align}-aligned`);
+    parts.push(
+      `pad ${field.padNibble.toString(16).toUpperCase()}${field.padAccepted === 'zero_or_f' ? ' (F accepted)' : ''}`,
+    );
+  }
   return parts.join(', ');
 }
 
 function prefix(field: FieldSpec): string {
   if (field.lengthType === 'fixed') return '–';
-  const unit = field.format === 'n' || field.format === 'z' ? 'digits' : 'bytes';
-  return `${field.prefix === 'bcd' ? 'BCD' : field.prefix === 'ascii' ? 'ASCII' : 'binary'}, ${unit}`;
+  const lll = field.lengthType === 'lllvar';
+  const size =
+    field.prefix === 'ascii'
+      ? `ASCII ${lll ? 3 : 2} digits`
+      : `${field.prefix === 'bcd' ? 'BCD' : 'binary'} ${lll ? 2 : 1} byte${lll ? 's' : ''}`;
+  return `${size}, counts ${unit(field)}`;
 }
 
 function masking(field: FieldSpec): string {
@@ -56,4 +67,31 @@ export function renderFieldTable(spec: MessageSpec): string {
     );
   }
   return `${rows.join('\n')}\n`;
+}
+
+const BEGIN = '<!-- BEGIN GENERATED field table of ';
+const END = '<!-- END GENERATED field table -->';
+
+/**
+ * Rewrites every generated table of a Markdown page from the specs: the lines between
+ * `<!-- BEGIN GENERATED field table of <spec name> -->` and `<!-- END GENERATED field table -->`.
+ * A page whose tables match its specs comes back unchanged.
+ */
+export function replaceFieldTables(markdown: string, specs: readonly MessageSpec[]): string {
+  const lines = markdown.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    out.push(line);
+    if (!line.startsWith(BEGIN)) continue;
+    const name = line.slice(BEGIN.length, line.lastIndexOf(' -->'));
+    const spec = specs.find((s) => s.name === name);
+    if (spec === undefined) throw new Error(`no spec named ${name}`);
+    const end = lines.indexOf(END, i);
+    if (end < 0) throw new Error(`no end marker after the table of ${name}`);
+    out.push(renderFieldTable(spec).trimEnd());
+    out.push(END);
+    i = end;
+  }
+  return out.join('\n');
 }

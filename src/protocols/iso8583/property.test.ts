@@ -27,7 +27,7 @@ const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
 const ALPHABETS = { n: DIGITS, z: `${DIGITS}=`, an: `${DIGITS + LETTERS} `, ans: PRINTABLE } as const;
 
-function valueOf(field: FieldSpec): fc.Arbitrary<string | Uint8Array> {
+function fieldValue(field: FieldSpec): fc.Arbitrary<string | Uint8Array> {
   const fixed = field.lengthType === 'fixed';
   const lengths = { minLength: fixed ? field.length : 0, maxLength: field.length };
   if (field.format === 'b') return fc.uint8Array(lengths);
@@ -36,7 +36,7 @@ function valueOf(field: FieldSpec): fc.Arbitrary<string | Uint8Array> {
 
 function messageOf(spec: MessageSpec): fc.Arbitrary<Message<MessageSpec>> {
   const model: Record<string, fc.Arbitrary<string | Uint8Array>> = {};
-  for (const field of Object.values(spec.fields)) model[String(field.number)] = valueOf(field);
+  for (const field of Object.values(spec.fields)) model[String(field.number)] = fieldValue(field);
   return fc
     .tuple(
       fc.string({ unit: fc.constantFrom(...DIGITS), minLength: 4, maxLength: 4 }),

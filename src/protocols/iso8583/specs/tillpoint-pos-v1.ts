@@ -66,7 +66,7 @@ export const tillpointPosV1 = defineSpec({
     52: field(52, 'PIN block', 'b', 8, { mask: 'hidden', note: 'ISO 9564 format 0 under the PIN key' }),
     53: withSubfields(
       field(53, 'security control', 'n', 16, {
-        note: '53.1 PIN block format (2 = format 0), 53.2 algorithm (6 = 3DES), 53.3 track encryption',
+        note: '53.1: 2 = ISO 9564 format 0 with PAN; 53.2: 6 = double-length 3DES; 53.3: 0 none, 1 encrypted',
       }),
       {
         1: { name: 'PIN block format', format: 'n', length: 1 },
