@@ -166,10 +166,14 @@ interface Latin1Buffer {
   latin1Slice(start: number, end: number): string;
 }
 
-/** Node's Buffer#latin1Slice: what `toString('latin1', start, end)` calls, without its checks. */
-function latin1(buffer: Buffer, start: number, end: number): string {
-  return (buffer as unknown as Latin1Buffer).latin1Slice(start, end);
-}
+/**
+ * Node's Buffer#latin1Slice (what `toString('latin1', start, end)` calls, without its argument
+ * checks) where the runtime has it, which Node has had since v6; the public call otherwise.
+ */
+const latin1: (buffer: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as unknown as Partial<Latin1Buffer>).latin1Slice === 'function'
+    ? (buffer, start, end) => (buffer as unknown as Latin1Buffer).latin1Slice(start, end)
+    : (buffer, start, end) => buffer.toString('latin1', start, end);
 
 /** The digits of the message being unpacked, as character codes (grown when a message needs more). */
 let digitScratch = Buffer.alloc(4096);
@@ -553,6 +557,6 @@ export function pack(message: AnyMessage): Uint8Array {
   const scratch = message.compiled.scratch;
   const length = packInto(message, scratch, 0);
   const out = Buffer.allocUnsafe(length);
-  out.set(scratch.subarray(0, length));
+  scratch.copy(out, 0, 0, length);
   return out;
 }

@@ -62,7 +62,7 @@ export interface CompiledSpec {
   /** The most bytes a message of this spec can take. */
   readonly maxMessageBytes: number;
   /** Scratch output of `maxMessageBytes` for `pack`. */
-  readonly scratch: Uint8Array;
+  readonly scratch: Buffer;
 }
 
 const CHARSET_NAMES = {
@@ -142,7 +142,7 @@ function compile(spec: MessageSpec): CompiledSpec {
     bitmapBytes,
     subfields,
     maxMessageBytes,
-    scratch: new Uint8Array(maxMessageBytes),
+    scratch: Buffer.alloc(maxMessageBytes),
   };
 }
 
