@@ -103,8 +103,10 @@ function pgLogRouter(logger: Logger, recent: string[]): (message: string) => voi
       if (line === '') continue;
       recent.push(line);
       if (recent.length > 20) recent.shift();
-      // ERROR lines are errors of one statement, already returned to the client that sent it.
-      if (/\b(PANIC|FATAL):/.test(line)) log.error(line);
+      // ERROR lines are errors of one statement, already returned to the client that sent it; the
+      // FATAL "terminating connection due to administrator command" is a clean stop closing sessions.
+      const shutdown = /terminating connection due to administrator command/.test(line);
+      if (/\b(PANIC|FATAL):/.test(line) && !shutdown) log.error(line);
       else if (/\bWARNING:/.test(line)) log.warn(line);
       else log.debug(line);
     }

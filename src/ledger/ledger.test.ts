@@ -465,76 +465,105 @@ describe('corrections', () => {
 });
 
 describe('rules in the database, whatever the code does', () => {
-  async function rawEntry(postings: Array<[string, 'debit' | 'credit', number]>): Promise<unknown> {
-    const id = (await t.db.query('SELECT gen_random_uuid() AS id')).rows[0]!.id as string;
+  type Raw = [code: string, side: 'debit' | 'credit', amount: number, currency?: string];
+
+  /**
+   * Writes an entry and its postings with plain SQL, runs the checks due at commit, and rolls back
+   * (so that the balances, which plain SQL does not keep, stay true); returns the error's SQLSTATE.
+   */
+  async function rawEntry(postings: Raw[]): Promise<string | undefined> {
     const client = await t.db.pool.connect();
-    let finished = false;
     try {
       await client.query('BEGIN');
-      await client.query(
+      const inserted = await client.query<{ id: string }>(
         `INSERT INTO ledger_entries (id, idempotency_key, request_hash, kind, business_date, description)
-         VALUES ($1::uuid, $1::text, 'x', 'posted', '2026-11-26', 'raw')`,
-        [id],
+         VALUES (gen_random_uuid(), gen_random_uuid()::text, 'x', 'posted', '2026-11-26', 'raw') RETURNING id`,
       );
       if (postings.length > 0) {
         await client.query(
-          `INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount, pending, business_date)
-           SELECT $1, a.id, a.currency, p.side, p.amount, false, '2026-11-26'
-             FROM unnest($2::text[], $3::text[], $4::bigint[]) AS p(code, side, amount)
+          `INSERT INTO ledger_postings (entry_id, line, account_id, currency, side, amount, pending, business_date)
+           SELECT $1, p.line, a.id, coalesce(p.currency, a.currency), p.side, p.amount, false, '2026-11-26'
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS p(code, side, amount, currency, line)
              JOIN ledger_accounts a ON a.code = p.code`,
-          [id, postings.map((p) => p[0]), postings.map((p) => p[1]), postings.map((p) => p[2])],
+          [
+            inserted.rows[0]!.id,
+            postings.map((p) => p[0]),
+            postings.map((p) => p[1]),
+            postings.map((p) => p[2]),
+            postings.map((p) => p[3] ?? null),
+          ],
         );
       }
-      finished = true; // a failed COMMIT ends the transaction too
-      await client.query('COMMIT');
+      await client.query('SET CONSTRAINTS ALL IMMEDIATE');
       return undefined;
     } catch (error) {
-      if (!finished) await client.query('ROLLBACK');
-      return error;
+      return (error as { code: string }).code;
     } finally {
+      await client.query('ROLLBACK');
       client.release();
     }
   }
 
-  it('refuses an unbalanced entry, a single posting, no posting, a closed account', async () => {
-    assert.equal(
-      (
-        (await rawEntry([
-          ['bank', 'debit', 5],
-          ['fees', 'credit', 4],
-        ])) as { code: string }
-      ).code,
-      'TPL01',
-    );
-    assert.equal(((await rawEntry([['bank', 'debit', 5]])) as { code: string }).code, 'TPL02');
-    assert.equal(((await rawEntry([])) as { code: string }).code, 'TPL02');
-    assert.equal(
-      (
-        (await rawEntry([
-          ['old', 'debit', 5],
-          ['fees', 'credit', 5],
-        ])) as { code: string }
-      ).code,
-      'TPL03',
-    );
-    assert.equal(
-      await rawEntry([
+  const rows: Array<[string, Raw[], string | undefined]> = [
+    [
+      'a balanced entry',
+      [
         ['bank', 'debit', 5],
         ['fees', 'credit', 5],
-      ]),
+      ],
       undefined,
-    );
-  });
+    ],
+    [
+      'an unbalanced entry',
+      [
+        ['bank', 'debit', 5],
+        ['fees', 'credit', 4],
+      ],
+      'TPL01',
+    ],
+    ['a single posting', [['bank', 'debit', 5]], 'TPL02'],
+    ['no posting', [], 'TPL02'],
+    [
+      'a closed account',
+      [
+        ['old', 'debit', 5],
+        ['fees', 'credit', 5],
+      ],
+      'TPL03',
+    ],
+    [
+      'a currency other than the account',
+      [
+        ['bank', 'debit', 5, 'USD'],
+        ['fees', 'credit', 5],
+      ],
+      '23503',
+    ],
+  ];
+  for (const [name, postings, code] of rows) {
+    it(`${code === undefined ? 'accepts' : `refuses (${code})`} ${name}`, async () => {
+      assert.equal(await rawEntry(postings), code);
+    });
+  }
 
-  it('refuses a posting whose currency is not its account', async () => {
+  it('refuses a posting added to an entry after its transaction', async () => {
     const { entry } = await ledger.post(sale(1n));
     await assert.rejects(
       t.db.query(
-        `INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount, pending, business_date)
-         SELECT $1, id, 'USD', 'debit', 1, false, '2026-11-26' FROM ledger_accounts WHERE code = 'bank'`,
+        `INSERT INTO ledger_postings (entry_id, line, account_id, currency, side, amount, pending, business_date)
+         SELECT $1, 9, id, 'CNY', 'debit', 1, false, '2026-11-26' FROM ledger_accounts WHERE code = 'bank'`,
         [entry.id],
       ),
-      { code: '23503' },
+      { code: '23503', constraint: 'ledger_postings_entry' },
+    );
+  });
+
+  it('refuses any change to the balance of a closed account', async () => {
+    await assert.rejects(
+      t.db.query(
+        "UPDATE ledger_balances SET debits_posted = 1 WHERE account_id = (SELECT id FROM ledger_accounts WHERE code = 'old')",
+      ),
+      { code: 'TPL03' },
     );
   });
 

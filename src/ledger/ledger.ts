@@ -670,7 +670,7 @@ export class Ledger {
     const postings = await db.query<PostingRow>(
       `SELECT p.entry_id, p.account_id, a.code, p.currency, p.side, p.amount, p.pending
          FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id
-        WHERE p.entry_id = $1 ORDER BY p.id`,
+        WHERE p.entry_id = $1 ORDER BY p.line`,
       [row.id],
     );
     return {

@@ -8,15 +8,18 @@ import {
   foreignKey,
   index,
   pgTable,
+  primaryKey,
+  smallint,
   text,
   timestamp,
   unique,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 
-// The ledger's tables. Rules the database enforces beyond these constraints (balanced entries, no
-// posting to a closed account, immutability, balances maintained from postings) are in the
-// hand-written migration `*_ledger_rules.sql`.
+// The ledger's tables. Rules the database enforces beyond these constraints (balanced entries with
+// at least two postings, phases, no change to a closed account, immutability) are in the
+// hand-written migration `0001_ledger_rules.sql`.
 
 export const ledgerAccounts = pgTable(
   'ledger_accounts',
@@ -59,6 +62,8 @@ export const ledgerBalances = pgTable(
       .references(() => ledgerAccounts.id),
     normalSide: text('normal_side', { enum: ['debit', 'credit'] }).notNull(),
     noNegative: boolean('no_negative').notNull(),
+    /** Copied from the account when it closes: a trigger then refuses any change to the row. */
+    closed: boolean('closed').notNull().default(false),
     debitsPosted: bigint('debits_posted', { mode: 'bigint' }).notNull().default(sql`0`),
     creditsPosted: bigint('credits_posted', { mode: 'bigint' }).notNull().default(sql`0`),
     debitsPending: bigint('debits_pending', { mode: 'bigint' }).notNull().default(sql`0`),
@@ -94,17 +99,33 @@ export const ledgerEntries = pgTable(
     referenceType: text('reference_type'),
     referenceId: text('reference_id'),
     /** For post/void/expire: the pending entry it resolves (at most one resolution each). */
-    pendingEntryId: uuid('pending_entry_id').unique(),
+    pendingEntryId: uuid('pending_entry_id'),
     /** For a correction: the entry it reverses (at most one reversal each). */
-    reversesEntryId: uuid('reverses_entry_id').unique(),
+    reversesEntryId: uuid('reverses_entry_id'),
     /** For a pending entry: when it expires if neither posted nor voided. */
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The transaction that wrote the entry. Postings carry it too, under a foreign key to (id,
+     * created_tx): a posting can only join an entry in the transaction that created it.
+     */
+    createdTx: bigint('created_tx', { mode: 'bigint' })
+      .notNull()
+      .default(sql`(pg_current_xact_id()::text)::bigint`),
   },
   (t) => [
+    unique('ledger_entries_id_tx').on(t.id, t.createdTx),
+    uniqueIndex('ledger_entries_pending_entry_id_unique')
+      .on(t.pendingEntryId)
+      .where(sql`${t.pendingEntryId} IS NOT NULL`),
+    uniqueIndex('ledger_entries_reverses_entry_id_unique')
+      .on(t.reversesEntryId)
+      .where(sql`${t.reversesEntryId} IS NOT NULL`),
     foreignKey({ name: 'ledger_entries_pending', columns: [t.pendingEntryId], foreignColumns: [t.id] }),
     foreignKey({ name: 'ledger_entries_reverses', columns: [t.reversesEntryId], foreignColumns: [t.id] }),
-    index('ledger_entries_reference').on(t.referenceType, t.referenceId),
+    index('ledger_entries_reference')
+      .on(t.referenceType, t.referenceId)
+      .where(sql`${t.referenceId} IS NOT NULL`),
     index('ledger_entries_expiring')
       .on(t.expiresAt)
       .where(sql`${t.kind} = 'pending' AND ${t.expiresAt} IS NOT NULL`),
@@ -124,10 +145,14 @@ export const ledgerEntries = pgTable(
 export const ledgerPostings = pgTable(
   'ledger_postings',
   {
-    id: bigint('id', { mode: 'bigint' }).primaryKey().generatedAlwaysAsIdentity(),
-    entryId: uuid('entry_id')
+    entryId: uuid('entry_id').notNull(),
+    /** 1, 2, … within the entry. */
+    line: smallint('line').notNull(),
+    /** Orders an account's history (its cursor); postings are found by entry through the primary key. */
+    id: bigint('id', { mode: 'bigint' }).notNull().generatedAlwaysAsIdentity({ cache: 100 }),
+    entryTx: bigint('entry_tx', { mode: 'bigint' })
       .notNull()
-      .references(() => ledgerEntries.id),
+      .default(sql`(pg_current_xact_id()::text)::bigint`),
     accountId: uuid('account_id').notNull(),
     currency: char('currency', { length: 3 }).notNull(),
     side: text('side', { enum: ['debit', 'credit'] }).notNull(),
@@ -137,16 +162,22 @@ export const ledgerPostings = pgTable(
     businessDate: date('business_date', { mode: 'string' }).notNull(),
   },
   (t) => [
-    // The posting's currency must be its account's: enforced by the key (account, currency).
+    primaryKey({ name: 'ledger_postings_pkey', columns: [t.entryId, t.line] }),
+    // Written with its entry, in the entry's own transaction.
+    foreignKey({
+      name: 'ledger_postings_entry',
+      columns: [t.entryId, t.entryTx],
+      foreignColumns: [ledgerEntries.id, ledgerEntries.createdTx],
+    }),
+    // The posting's currency must be its account's.
     foreignKey({
       name: 'ledger_postings_account_currency',
       columns: [t.accountId, t.currency],
       foreignColumns: [ledgerAccounts.id, ledgerAccounts.currency],
     }),
-    index('ledger_postings_entry').on(t.entryId),
     index('ledger_postings_account_history').on(t.accountId, t.id),
-    index('ledger_postings_account_date').on(t.accountId, t.businessDate),
     check('ledger_postings_amount', sql`${t.amount} > 0 AND ${t.amount} <= 1000000000000000`),
     check('ledger_postings_side', sql`${t.side} IN ('debit', 'credit')`),
+    check('ledger_postings_line', sql`${t.line} >= 1`),
   ],
 );

@@ -31,6 +31,10 @@ export interface WriteOutcome {
   created: boolean;
 }
 
+// One statement writes a batch: its entries (a key already used is skipped), their postings, and
+// the balances of the accounts touched — posted and pending amounts of the new postings, less what
+// the pending entries resolved by this batch had reserved. Balance rows are locked in account order,
+// so batches running side by side never deadlock on them.
 const INSERT_SQL = `
 WITH new_entries AS (
   INSERT INTO ledger_entries (id, idempotency_key, request_hash, kind, business_date, description, reference_type,
@@ -38,13 +42,41 @@ WITH new_entries AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[],
                        $8::text[], $9::uuid[], $10::uuid[], $11::timestamptz[])
   ON CONFLICT (idempotency_key) DO NOTHING
-  RETURNING id, created_at
+  RETURNING id, pending_entry_id, created_at
 ), new_postings AS (
-  INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount, pending, business_date)
-  SELECT p.entry_id, p.account_id, p.currency, p.side, p.amount, p.pending, p.business_date
-    FROM unnest($12::uuid[], $13::uuid[], $14::bpchar[], $15::text[], $16::bigint[], $17::bool[], $18::date[])
-         AS p(entry_id, account_id, currency, side, amount, pending, business_date)
+  INSERT INTO ledger_postings (entry_id, line, account_id, currency, side, amount, pending, business_date)
+  SELECT p.entry_id, p.line, p.account_id, p.currency, p.side, p.amount, p.pending, p.business_date
+    FROM unnest($12::uuid[], $13::int2[], $14::uuid[], $15::bpchar[], $16::text[], $17::bigint[], $18::bool[],
+                $19::date[]) AS p(entry_id, line, account_id, currency, side, amount, pending, business_date)
    WHERE p.entry_id IN (SELECT id FROM new_entries)
+  RETURNING account_id, side, amount, pending
+), released AS (
+  SELECT q.account_id, q.side, q.amount FROM ledger_postings q
+   WHERE q.entry_id IN (SELECT pending_entry_id FROM new_entries WHERE pending_entry_id IS NOT NULL)
+), deltas AS (
+  SELECT account_id,
+         sum(CASE WHEN side = 'debit' AND NOT pending THEN amount ELSE 0 END)::bigint AS debits_posted,
+         sum(CASE WHEN side = 'credit' AND NOT pending THEN amount ELSE 0 END)::bigint AS credits_posted,
+         sum(CASE WHEN side = 'debit' AND pending THEN amount ELSE 0 END)::bigint AS debits_pending,
+         sum(CASE WHEN side = 'credit' AND pending THEN amount ELSE 0 END)::bigint AS credits_pending
+    FROM (SELECT account_id, side, amount, pending FROM new_postings
+          UNION ALL
+          SELECT account_id, side, -amount, true FROM released) moves
+   GROUP BY account_id
+), locked AS (
+  SELECT account_id FROM ledger_balances
+   WHERE account_id = ANY (ARRAY(SELECT account_id FROM deltas))
+   ORDER BY account_id FOR UPDATE
+), balances AS (
+  UPDATE ledger_balances b
+     SET debits_posted = b.debits_posted + d.debits_posted,
+         credits_posted = b.credits_posted + d.credits_posted,
+         debits_pending = b.debits_pending + d.debits_pending,
+         credits_pending = b.credits_pending + d.credits_pending,
+         updated_at = now()
+    FROM deltas d
+   WHERE b.account_id = d.account_id AND b.account_id IN (SELECT account_id FROM locked)
+  RETURNING 1
 )
 SELECT id, created_at FROM new_entries`;
 
@@ -91,7 +123,7 @@ export async function writeEntries(
   loadByKey: LoadByKey,
 ): Promise<Array<WriteOutcome | TillpointError>> {
   const e: unknown[][] = Array.from({ length: 11 }, () => []);
-  const p: unknown[][] = Array.from({ length: 7 }, () => []);
+  const p: unknown[][] = Array.from({ length: 8 }, () => []);
   for (const entry of entries) {
     e[0]!.push(entry.id);
     e[1]!.push(entry.idempotencyKey);
@@ -105,15 +137,16 @@ export async function writeEntries(
     e[9]!.push(entry.reversesEntryId);
     e[10]!.push(entry.expiresAt);
     const pending = entry.kind === 'pending';
-    for (const posting of entry.postings) {
+    entry.postings.forEach((posting, i) => {
       p[0]!.push(entry.id);
-      p[1]!.push(posting.account.id);
-      p[2]!.push(posting.account.currency);
-      p[3]!.push(posting.side);
-      p[4]!.push(posting.amountMinor.toString());
-      p[5]!.push(pending);
-      p[6]!.push(entry.businessDate);
-    }
+      p[1]!.push(i + 1);
+      p[2]!.push(posting.account.id);
+      p[3]!.push(posting.account.currency);
+      p[4]!.push(posting.side);
+      p[5]!.push(posting.amountMinor.toString());
+      p[6]!.push(pending);
+      p[7]!.push(entry.businessDate);
+    });
   }
   let inserted: Map<string, Date>;
   try {
@@ -163,31 +196,36 @@ export class GroupCommitter {
   readonly #db: Database;
   readonly #loadByKey: LoadByKey;
   readonly #maxBatch: number;
+  readonly #maxInFlight: number;
   #queue: Waiting[] = [];
-  #writing = false;
+  #inFlight = 0;
 
-  constructor(db: Database, loadByKey: LoadByKey, maxBatch = 200) {
+  /**
+   * `maxInFlight` batches may be written at once (on their own connections), so that the database
+   * works on one while the next is being gathered; their balance rows are locked in account order.
+   */
+  constructor(db: Database, loadByKey: LoadByKey, { maxBatch = 200, maxInFlight = 2 } = {}) {
     this.#db = db;
     this.#loadByKey = loadByKey;
     this.#maxBatch = maxBatch;
+    this.#maxInFlight = maxInFlight;
   }
 
   write(entry: PreparedEntry): Promise<WriteOutcome> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ entry, resolve, reject });
-      if (!this.#writing) void this.#drain();
+      this.#pump();
     });
   }
 
-  async #drain(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#takeBatch();
-        await this.#writeBatch(batch);
-      }
-    } finally {
-      this.#writing = false;
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
+      const batch = this.#takeBatch();
+      this.#inFlight++;
+      void this.#writeBatch(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
     }
   }
 

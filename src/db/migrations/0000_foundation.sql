@@ -42,6 +42,7 @@ CREATE TABLE "ledger_balances" (
 	"account_id" uuid PRIMARY KEY NOT NULL,
 	"normal_side" text NOT NULL,
 	"no_negative" boolean NOT NULL,
+	"closed" boolean DEFAULT false NOT NULL,
 	"debits_posted" bigint DEFAULT 0 NOT NULL,
 	"credits_posted" bigint DEFAULT 0 NOT NULL,
 	"debits_pending" bigint DEFAULT 0 NOT NULL,
@@ -66,9 +67,9 @@ CREATE TABLE "ledger_entries" (
 	"reverses_entry_id" uuid,
 	"expires_at" timestamp with time zone,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_tx" bigint DEFAULT (pg_current_xact_id()::text)::bigint NOT NULL,
 	CONSTRAINT "ledger_entries_idempotency_key_unique" UNIQUE("idempotency_key"),
-	CONSTRAINT "ledger_entries_pending_entry_id_unique" UNIQUE("pending_entry_id"),
-	CONSTRAINT "ledger_entries_reverses_entry_id_unique" UNIQUE("reverses_entry_id"),
+	CONSTRAINT "ledger_entries_id_tx" UNIQUE("id","created_tx"),
 	CONSTRAINT "ledger_entries_kind" CHECK ("ledger_entries"."kind" IN ('posted', 'pending', 'post_pending', 'void_pending', 'expire_pending')),
 	CONSTRAINT "ledger_entries_resolution_has_pending" CHECK (("ledger_entries"."kind" IN ('post_pending', 'void_pending', 'expire_pending')) = ("ledger_entries"."pending_entry_id" IS NOT NULL)),
 	CONSTRAINT "ledger_entries_expiry_only_pending" CHECK ("ledger_entries"."expires_at" IS NULL OR "ledger_entries"."kind" = 'pending'),
@@ -76,29 +77,33 @@ CREATE TABLE "ledger_entries" (
 );
 --> statement-breakpoint
 CREATE TABLE "ledger_postings" (
-	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "ledger_postings_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
 	"entry_id" uuid NOT NULL,
+	"line" smallint NOT NULL,
+	"id" bigint GENERATED ALWAYS AS IDENTITY (sequence name "ledger_postings_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 100),
+	"entry_tx" bigint DEFAULT (pg_current_xact_id()::text)::bigint NOT NULL,
 	"account_id" uuid NOT NULL,
 	"currency" char(3) NOT NULL,
 	"side" text NOT NULL,
 	"amount" bigint NOT NULL,
 	"pending" boolean NOT NULL,
 	"business_date" date NOT NULL,
+	CONSTRAINT "ledger_postings_pkey" PRIMARY KEY("entry_id","line"),
 	CONSTRAINT "ledger_postings_amount" CHECK ("ledger_postings"."amount" > 0 AND "ledger_postings"."amount" <= 1000000000000000),
-	CONSTRAINT "ledger_postings_side" CHECK ("ledger_postings"."side" IN ('debit', 'credit'))
+	CONSTRAINT "ledger_postings_side" CHECK ("ledger_postings"."side" IN ('debit', 'credit')),
+	CONSTRAINT "ledger_postings_line" CHECK ("ledger_postings"."line" >= 1)
 );
 --> statement-breakpoint
 ALTER TABLE "ledger_balances" ADD CONSTRAINT "ledger_balances_account_id_ledger_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."ledger_accounts"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_pending" FOREIGN KEY ("pending_entry_id") REFERENCES "public"."ledger_entries"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_reverses" FOREIGN KEY ("reverses_entry_id") REFERENCES "public"."ledger_entries"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "ledger_postings" ADD CONSTRAINT "ledger_postings_entry_id_ledger_entries_id_fk" FOREIGN KEY ("entry_id") REFERENCES "public"."ledger_entries"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "ledger_postings" ADD CONSTRAINT "ledger_postings_entry" FOREIGN KEY ("entry_id","entry_tx") REFERENCES "public"."ledger_entries"("id","created_tx") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "ledger_postings" ADD CONSTRAINT "ledger_postings_account_currency" FOREIGN KEY ("account_id","currency") REFERENCES "public"."ledger_accounts"("id","currency") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "audit_log_object" ON "audit_log" USING btree ("object_type","object_id");--> statement-breakpoint
 CREATE INDEX "audit_log_actor" ON "audit_log" USING btree ("actor_type","actor_id");--> statement-breakpoint
 CREATE INDEX "audit_log_event_time" ON "audit_log" USING btree ("event","occurred_at");--> statement-breakpoint
 CREATE INDEX "ledger_accounts_owner" ON "ledger_accounts" USING btree ("owner_type","owner_id");--> statement-breakpoint
-CREATE INDEX "ledger_entries_reference" ON "ledger_entries" USING btree ("reference_type","reference_id");--> statement-breakpoint
+CREATE UNIQUE INDEX "ledger_entries_pending_entry_id_unique" ON "ledger_entries" USING btree ("pending_entry_id") WHERE "ledger_entries"."pending_entry_id" IS NOT NULL;--> statement-breakpoint
+CREATE UNIQUE INDEX "ledger_entries_reverses_entry_id_unique" ON "ledger_entries" USING btree ("reverses_entry_id") WHERE "ledger_entries"."reverses_entry_id" IS NOT NULL;--> statement-breakpoint
+CREATE INDEX "ledger_entries_reference" ON "ledger_entries" USING btree ("reference_type","reference_id") WHERE "ledger_entries"."reference_id" IS NOT NULL;--> statement-breakpoint
 CREATE INDEX "ledger_entries_expiring" ON "ledger_entries" USING btree ("expires_at") WHERE "ledger_entries"."kind" = 'pending' AND "ledger_entries"."expires_at" IS NOT NULL;--> statement-breakpoint
-CREATE INDEX "ledger_postings_entry" ON "ledger_postings" USING btree ("entry_id");--> statement-breakpoint
-CREATE INDEX "ledger_postings_account_history" ON "ledger_postings" USING btree ("account_id","id");--> statement-breakpoint
-CREATE INDEX "ledger_postings_account_date" ON "ledger_postings" USING btree ("account_id","business_date");
+CREATE INDEX "ledger_postings_account_history" ON "ledger_postings" USING btree ("account_id","id");
