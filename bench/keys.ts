@@ -16,7 +16,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
   encryptPin,
@@ -210,8 +210,9 @@ const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`Tillpoint keys bench — Node ${process.version}, OpenSSL ${process.versions.openssl}`);
 console.log(
   `${cpu}, one thread per measurement, each in a fresh process; median of ${rounds} rounds of ${roundMs} ms ` +
-    'after a warm-up round, (best round)\n',
+    'after a warm-up round, (best round)',
 );
+console.log(`Load average (1 min) at the start: ${loadavg()[0]!.toFixed(2)} on ${cpus().length} CPUs\n`);
 
 const nameWidth = Math.max(...rows.map((row) => row.name.length));
 const columnWidth = 22;
@@ -236,6 +237,9 @@ rows.forEach((row, rowIndex) => {
     });
   }
 });
+console.log(
+  `\nLoad average (1 min) at the end: ${loadavg()[0]!.toFixed(2)} on ${cpus().length} CPUs: other processes share the cores.`,
+);
 console.log(
   misses.length === 0
     ? '\nAll targets met (≥ 300,000 profile MACs/s, ≥ 150,000 request checks/s per core).'

@@ -179,7 +179,8 @@ export function encryptPin(pin: Secret<string>, pan: Pan, pinKey: KeyHandle): Bu
 
 /**
  * Decrypts an encrypted PIN block under `key` and checks it is format 0 for `panScratch` (filled by
- * the caller); the clear 8-byte block is returned (its owner zeroes it), or an error is thrown.
+ * the caller), with the FF×8 tail under an SM4 key. Returns the clear block (8 bytes, or 16 under
+ * SM4), which the caller zeroes, or throws.
  */
 function openPinBlock(encrypted: Buffer, key: KeyHandle, param: string): Buffer {
   const expected = encryptedLength(key);
