@@ -81,12 +81,18 @@ const iso87Sale: MessageSpec = {
 
 interface Result {
   readonly name: string;
+  /** Median round, messages per second. */
   readonly perSecond: number;
+  /** Best round: what the code does when the core is not shared. */
+  readonly bestPerSecond: number;
   readonly nsPerMessage: number;
 }
 
-/** Runs `fn` for about `ms` per round after a warm-up; returns the median round. */
-function measure(name: string, fn: () => void, rounds = 7, ms = 400): Result {
+/**
+ * Runs `fn` for about `ms` per round after a warm-up. The median round is the figure; the best round
+ * is printed too, because on a shared machine a round can lose the core to another process.
+ */
+function measure(name: string, fn: () => void, rounds = 15, ms = 200): Result {
   const warmUntil = performance.now() + 500;
   while (performance.now() < warmUntil) for (let i = 0; i < 1000; i++) fn();
   const rates: number[] = [];
@@ -103,12 +109,14 @@ function measure(name: string, fn: () => void, rounds = 7, ms = 400): Result {
   }
   rates.sort((a, b) => a - b);
   const perSecond = rates[Math.floor(rates.length / 2)]!;
-  return { name, perSecond, nsPerMessage: 1e9 / perSecond };
+  return { name, perSecond, bestPerSecond: rates.at(-1)!, nsPerMessage: 1e9 / perSecond };
 }
+
+const rate = (perSecond: number): string => Math.round(perSecond).toLocaleString('en-US');
 
 function print(result: Result): void {
   console.log(
-    `${result.name.padEnd(52)} ${Math.round(result.perSecond).toLocaleString('en-US').padStart(11)} msgs/s ${result.nsPerMessage.toFixed(0).padStart(7)} ns/msg`,
+    `${result.name.padEnd(52)} ${rate(result.perSecond).padStart(11)} msgs/s ${result.nsPerMessage.toFixed(0).padStart(7)} ns/msg   (best round ${rate(result.bestPerSecond)}/s)`,
   );
 }
 
@@ -172,10 +180,16 @@ const pos = ours(tillpointPosV1, 'tillpoint, POS profile (BCD)');
 console.log('');
 const ascii = ours(iso87Sale, 'tillpoint, ISO 8583:1987 ASCII');
 console.log('');
+console.log(
+  'iso_8583 cannot express the POS profile: no BCD numerics, no BCD length prefixes, no binary variable',
+);
+console.log(
+  'fields, no TPDU/header. It is measured on the same sale in ISO 8583:1987 ASCII (field 55 as hex text).',
+);
 const them = theirs();
 console.log('');
 console.log(
-  `round trip, tillpoint POS profile: ${Math.round(pos.perSecond).toLocaleString('en-US')} msgs/s (${pos.nsPerMessage.toFixed(0)} ns); target ≥ 300,000: ${pos.perSecond >= 300_000 ? 'met' : 'NOT met'}`,
+  `round trip, tillpoint POS profile: ${rate(pos.perSecond)} msgs/s median (${pos.nsPerMessage.toFixed(0)} ns), ${rate(pos.bestPerSecond)} best round; target ≥ 300,000: ${pos.perSecond >= 300_000 ? 'met' : pos.bestPerSecond >= 300_000 ? 'met on the best round only (shared machine?)' : 'NOT met'}`,
 );
 const ratio = ascii.perSecond / them.perSecond;
 console.log(
