@@ -12,6 +12,7 @@ import {
   packInto,
   responseMti,
   tillpointPosV1,
+  tillpointPosV1Sm4,
   unpack,
 } from './index.ts';
 
@@ -262,7 +263,7 @@ describe('unpack errors name the field, the offset and the reason', () => {
     const framed = Buffer.concat([bytesOf('00000000'), pos('0200', [3], '0A0000')]);
     const error = (() => {
       try {
-        unpack(tillpointPosV1, framed, 4);
+        unpack(tillpointPosV1, framed, { start: 4 });
       } catch (e) {
         return e as Iso8583Error;
       }
@@ -329,6 +330,19 @@ describe('unpack', () => {
     assert.equal(pin.buffer, SALE.buffer);
   });
 
+  it('reads a partial message up to a field: 41 and 42 of an SM4 sale, before its spec is known', () => {
+    const sm4Sale = Buffer.from(
+      '0200702404C020C09811166222021000000013000000000000001234000002301202100012346222021000000013D3012201000000000031303030303030323130323331343035343131303030313135360039C2191E0C7EEDE82E38E7B62D439A26000000000000000013220000010005004230433841453338',
+      'hex',
+    );
+    assert.throws(() => unpack(tillpointPosV1, sm4Sale), { name: 'Iso8583Error' });
+    const head = unpack(tillpointPosV1, sm4Sale, { throughField: 42 });
+    assert.equal(head.get(41), '10000002');
+    assert.equal(head.get(42), '102314054110001');
+    assert.equal(head.get(49), undefined);
+    assert.equal(unpack(tillpointPosV1Sm4, sm4Sale).get(52)?.length, 16);
+  });
+
   it('reads a secondary bitmap in iso87Ascii', () => {
     const message = unpack(iso87Ascii, ascii('0800', [7, 11, 70], '1126093015000001301'));
     assert.equal(message.get(70), '301');
@@ -337,7 +351,7 @@ describe('unpack', () => {
 
   it('a range within a larger buffer', () => {
     const framed = Buffer.concat([bytesOf('AABB'), SALE, bytesOf('CC')]);
-    const message = unpack(tillpointPosV1, framed, 2, 2 + SALE.length);
+    const message = unpack(tillpointPosV1, framed, { start: 2, end: 2 + SALE.length });
     assert.equal(message.get(4), '000000001234');
   });
 });

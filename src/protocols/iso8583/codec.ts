@@ -229,17 +229,32 @@ function checkAscii(field: CompiledField, bytes: Uint8Array, o: number, length: 
   }
 }
 
+export interface UnpackOptions {
+  /** Where the message starts in the bytes (default 0); error offsets count from here. */
+  readonly start?: number;
+  /** Where it ends (default: the end of the bytes). */
+  readonly end?: number;
+  /**
+   * Read the fields up to this one and stop, without the trailing-bytes check: a partial message.
+   * The host reads 41 and 42 this way to find the terminal, and so its spec (3DES or SM4: the two
+   * profiles agree on every field before 52), before unpacking the whole message with that spec.
+   */
+  readonly throughField?: number;
+}
+
 /**
- * Unpacks one message (from the MTI to the end of the last field) of `bytes[start, end)`. Error
- * offsets count from `start`. The values of b fields are views of `bytes` (no copy): keep the input
- * unchanged while the message lives (FrameReader's frames are never reused).
+ * Unpacks one message (from the MTI to the end of the last field). The values of b fields are views
+ * of `bytes` (no copy): keep the input unchanged while the message lives (FrameReader's frames are
+ * never reused).
  */
 export function unpack<S extends MessageSpec>(
   spec: S,
   bytes: Uint8Array,
-  start = 0,
-  end = bytes.length,
+  options: UnpackOptions = {},
 ): Message<S> {
+  const start = options.start ?? 0;
+  const end = options.end ?? bytes.length;
+  const through = options.throughField ?? 128;
   assert(start >= 0 && start <= end && end <= bytes.length, 'unpack range within the bytes');
   const message = new Message(spec);
   const cs = message.compiled;
@@ -281,12 +296,17 @@ export function unpack<S extends MessageSpec>(
   const w3 = words[3]!;
   let last = 1;
   let lastName = 'bitmap';
-  for (let w = 0; w < 4; w++) {
+  let partial = false;
+  for (let w = 0; w < 4 && !partial; w++) {
     let word = w === 0 ? w0 : w === 1 ? w1 : w === 2 ? w2 : w3;
     while (word !== 0) {
       const bit = Math.clz32(word);
       word = (word & ~(0x80000000 >>> bit)) >>> 0;
       const n = w * 32 + bit + 1;
+      if (n > through) {
+        partial = true;
+        break;
+      }
       const field = fields[n];
       if (field === undefined) {
         throw new Iso8583Error({
@@ -332,7 +352,7 @@ export function unpack<S extends MessageSpec>(
       slots[pendingDigits[p]!] = digits.slice(pendingDigits[p + 1]!, pendingDigits[p + 2]!);
     }
   }
-  if (o !== end) {
+  if (o !== end && !partial) {
     throw new Iso8583Error({
       field: last,
       fieldName: lastName,

@@ -1,6 +1,6 @@
 // The ISO 8583 codec: the only file other modules import. Pure: no I/O, no database, no logger.
 
-export { pack, packInto, unpack } from './codec.ts';
+export { pack, packInto, type UnpackOptions, unpack } from './codec.ts';
 export {
   HEADER_BYTES,
   Header,
