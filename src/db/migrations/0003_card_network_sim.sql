@@ -1,0 +1,72 @@
+CREATE TABLE "card_network_sim_authorizations" (
+	"id" uuid PRIMARY KEY NOT NULL,
+	"card_id" uuid,
+	"acquirer_code" text NOT NULL,
+	"stan" char(6) NOT NULL,
+	"rrn" text NOT NULL,
+	"terminal_id" text NOT NULL,
+	"merchant_id" text NOT NULL,
+	"operation" text NOT NULL,
+	"amount_minor" bigint NOT NULL,
+	"currency_numeric" char(3) NOT NULL,
+	"response_code" char(2),
+	"auth_code" char(6),
+	"status" text NOT NULL,
+	"hold_minor" bigint DEFAULT 0 NOT NULL,
+	"released_minor" bigint DEFAULT 0 NOT NULL,
+	"refunded_minor" bigint DEFAULT 0 NOT NULL,
+	"original_id" uuid,
+	"transmitted_at" timestamp with time zone NOT NULL,
+	"answered_at" timestamp with time zone,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "card_network_sim_authorizations_reference" UNIQUE("acquirer_code","stan","rrn"),
+	CONSTRAINT "card_network_sim_authorizations_operation" CHECK ("card_network_sim_authorizations"."operation" IN ('balance', 'sale', 'void', 'refund', 'preauth', 'preauth_void', 'completion', 'completion_void')),
+	CONSTRAINT "card_network_sim_authorizations_status" CHECK ("card_network_sim_authorizations"."status" IN ('approved', 'declined', 'reversed', 'voided', 'refunded_partial', 'refunded', 'completed')),
+	CONSTRAINT "card_network_sim_authorizations_amounts" CHECK ("card_network_sim_authorizations"."amount_minor" >= 0 AND "card_network_sim_authorizations"."hold_minor" >= 0 AND "card_network_sim_authorizations"."released_minor" >= 0 AND "card_network_sim_authorizations"."refunded_minor" >= 0 AND "card_network_sim_authorizations"."refunded_minor" <= "card_network_sim_authorizations"."amount_minor"),
+	CONSTRAINT "card_network_sim_authorizations_answered" CHECK (("card_network_sim_authorizations"."response_code" IS NULL) = ("card_network_sim_authorizations"."answered_at" IS NULL))
+);
+--> statement-breakpoint
+CREATE TABLE "card_network_sim_cards" (
+	"id" uuid PRIMARY KEY NOT NULL,
+	"pan_hash" text NOT NULL,
+	"pan_masked" text NOT NULL,
+	"kind" text NOT NULL,
+	"currency_numeric" char(3) DEFAULT '156' NOT NULL,
+	"balance_minor" bigint DEFAULT 0 NOT NULL,
+	"credit_limit_minor" bigint DEFAULT 0 NOT NULL,
+	"used_minor" bigint DEFAULT 0 NOT NULL,
+	"held_minor" bigint DEFAULT 0 NOT NULL,
+	"per_transaction_limit_minor" bigint NOT NULL,
+	"expiry" char(4) NOT NULL,
+	"status" text DEFAULT 'active' NOT NULL,
+	"pvv" char(32) NOT NULL,
+	"behaviour" text DEFAULT 'normal' NOT NULL,
+	"pin_tries_date" date,
+	"pin_wrong_count" smallint DEFAULT 0 NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "card_network_sim_cards_pan_hash" UNIQUE("pan_hash"),
+	CONSTRAINT "card_network_sim_cards_kind" CHECK ("card_network_sim_cards"."kind" IN ('debit', 'credit')),
+	CONSTRAINT "card_network_sim_cards_status" CHECK ("card_network_sim_cards"."status" IN ('active', 'lost', 'stolen')),
+	CONSTRAINT "card_network_sim_cards_behaviour" CHECK ("card_network_sim_cards"."behaviour" IN ('normal', 'no_answer', 'late_approval')),
+	CONSTRAINT "card_network_sim_cards_expiry" CHECK ("card_network_sim_cards"."expiry" ~ '^[0-9]{2}(0[1-9]|1[0-2])$'),
+	CONSTRAINT "card_network_sim_cards_pvv" CHECK ("card_network_sim_cards"."pvv" ~ '^[0-9A-F]{32}$'),
+	CONSTRAINT "card_network_sim_cards_pan_hash_format" CHECK ("card_network_sim_cards"."pan_hash" ~ '^[0-9a-f]{64}$'),
+	CONSTRAINT "card_network_sim_cards_amounts" CHECK ("card_network_sim_cards"."held_minor" >= 0 AND "card_network_sim_cards"."credit_limit_minor" >= 0 AND "card_network_sim_cards"."per_transaction_limit_minor" > 0),
+	CONSTRAINT "card_network_sim_cards_pin_wrong_count" CHECK ("card_network_sim_cards"."pin_wrong_count" BETWEEN 0 AND 3)
+);
+--> statement-breakpoint
+CREATE TABLE "card_network_sim_reversals" (
+	"id" uuid PRIMARY KEY NOT NULL,
+	"authorization_id" uuid NOT NULL,
+	"attempt" integer NOT NULL,
+	"reason" text NOT NULL,
+	"effect" text NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "card_network_sim_reversals_attempt" CHECK ("card_network_sim_reversals"."attempt" >= 1),
+	CONSTRAINT "card_network_sim_reversals_reason" CHECK ("card_network_sim_reversals"."reason" IN ('timeout', 'host_failure', 'terminal')),
+	CONSTRAINT "card_network_sim_reversals_effect" CHECK ("card_network_sim_reversals"."effect" IN ('reversed', 'remembered', 'already_reversed', 'nothing_to_reverse'))
+);
+--> statement-breakpoint
+ALTER TABLE "card_network_sim_reversals" ADD CONSTRAINT "card_network_sim_reversals_authorization" FOREIGN KEY ("authorization_id") REFERENCES "public"."card_network_sim_authorizations"("id") ON DELETE no action ON UPDATE no action;
