@@ -103,6 +103,9 @@ export const errorCatalog = {
   TILLPOINT_ERR_KEY_BLOCK_INVALID: { status: 422, message: 'The encrypted key block is malformed' },
   TILLPOINT_ERR_KEY_SET_UNSUPPORTED: { status: 422, message: 'The requested working-key set is not offered' },
   TILLPOINT_ERR_KEY_DESTROYED: { status: 500, message: 'The key was destroyed and cannot be used' },
+  TILLPOINT_ERR_KEY_NOT_FOUND: { status: 404, message: 'No such key in the key store' },
+  TILLPOINT_ERR_KEY_RETIRED: { status: 422, message: 'The key is retired and may not be used for new work' },
+  TILLPOINT_ERR_CARD_TOKEN_NOT_FOUND: { status: 404, message: 'No such card token, or no PAN kept for it' },
   TILLPOINT_ERR_PIN_BLOCK_INVALID: {
     status: 422,
     message: 'The PIN block is not a valid ISO 9564 format 0 block',
