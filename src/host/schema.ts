@@ -26,8 +26,6 @@ export const hostMessages = pgTable(
   },
   (t) => [
     index('host_messages_terminal_time').on(t.terminalId, t.at),
-    index('host_messages_payment')
-      .on(t.paymentId)
-      .where(sql`${t.paymentId} IS NOT NULL`),
+    index('host_messages_payment').on(t.paymentId).where(sql`${t.paymentId} IS NOT NULL`),
   ],
 );

@@ -1,5 +1,14 @@
-// The payments module: card payments from terminals (sale, void, refund, pre-authorization family,
-// reversal, balance inquiry), their state and their money. It declares the card network it needs.
+// The payments module: card payments from terminals (sale, balance inquiry, void, refund, the
+// pre-authorization family, reversal), batch settlement and upload, their state and their money.
+// It declares the card network it needs (card-network.ts); src/main.ts chooses the implementation.
+export {
+  hostTotals,
+  type SettleRequest,
+  type SettleResult,
+  totalsEqual,
+  type UploadEndResult,
+  ZERO_TOTALS,
+} from './batches.ts';
 export type {
   CardData,
   CardNetwork,
@@ -10,3 +19,26 @@ export type {
   OriginalReference,
   ReversalOutcome,
 } from './card-network.ts';
+export {
+  type CardDataProtection,
+  contentHash,
+  DEFAULT_SETTINGS,
+  merchantPendingAccount,
+  type PaymentSettings,
+  type PaymentsDeps,
+  requestKey,
+} from './core.ts';
+export { cardOrganization, outcomeOfResponseCode, responseCodeOf } from './outcomes.ts';
+export { CardPayments } from './service.ts';
+export type {
+  BatchTotals,
+  CardRequest,
+  CardResult,
+  OriginalRef,
+  Outcome,
+  Payment,
+  PaymentKind,
+  PaymentStatus,
+  ReversalRequest,
+  UploadDetail,
+} from './types.ts';

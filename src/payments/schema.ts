@@ -94,12 +94,8 @@ export const cardPayments = pgTable(
   (t) => [
     unique('card_payments_request').on(t.terminalId, t.merchantId, t.batchNo, t.trace, t.requestMti),
     index('card_payments_batch').on(t.terminalId, t.batchNo),
-    index('card_payments_rrn')
-      .on(t.rrn)
-      .where(sql`${t.rrn} IS NOT NULL`),
-    index('card_payments_original')
-      .on(t.originalId)
-      .where(sql`${t.originalId} IS NOT NULL`),
+    index('card_payments_rrn').on(t.rrn).where(sql`${t.rrn} IS NOT NULL`),
+    index('card_payments_original').on(t.originalId).where(sql`${t.originalId} IS NOT NULL`),
     index('card_payments_holds')
       .on(t.holdExpiresAt)
       .where(sql`${t.kind} = 'preauth' AND ${t.status} = 'approved'`),
@@ -131,11 +127,7 @@ export const networkReversals = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }),
   },
-  (t) => [
-    index('network_reversals_due')
-      .on(t.nextAttemptAt)
-      .where(sql`${t.status} = 'pending'`),
-  ],
+  (t) => [index('network_reversals_due').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`)],
 );
 
 /** A terminal's batch upload (after an unbalanced settlement), one line per transaction it sent. */

@@ -82,6 +82,12 @@ export const errorCatalog = {
   TILLPOINT_ERR_PENDING_EXCEEDED: { status: 422, message: 'The amount to post exceeds the pending amount' },
   TILLPOINT_ERR_ENTRY_ALREADY_REVERSED: { status: 409, message: 'The entry was already reversed' },
 
+  // Merchants and terminals
+  TILLPOINT_ERR_MERCHANT_NOT_FOUND: { status: 404, message: 'No such merchant' },
+  TILLPOINT_ERR_TERMINAL_NOT_FOUND: { status: 404, message: 'No such terminal' },
+  TILLPOINT_ERR_TERMINAL_NOT_ACTIVE: { status: 422, message: 'The terminal or its merchant is not active' },
+  TILLPOINT_ERR_OPERATOR_UNKNOWN: { status: 422, message: 'No such active operator for this merchant' },
+
   // Audit
   TILLPOINT_ERR_AUDIT_CHAIN_BROKEN: { status: 500, message: 'The audit log chain is broken' },
 

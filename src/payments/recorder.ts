@@ -1,0 +1,251 @@
+import { type Database, isRetryable, type Queryable, transaction } from '../db/index.ts';
+import type { Ledger, PreparedEntry } from '../ledger/index.ts';
+import type { TillpointError } from '../shared/errors.ts';
+
+// Group commit for the requests that make up the volume — sales and balance inquiries, approved or
+// declined. The rows of the requests that arrive while a commit is in flight go together in the next
+// one: one INSERT … SELECT FROM unnest for the payments, one statement for their ledger entries and
+// balances, one commit. Every caller learns its outcome only after that commit. A request whose key
+// (terminal, merchant, batch, trace, MTI) is taken — a retransmission, or a trace a reversal blocked
+// — comes back as `conflict` and writes nothing.
+
+export interface PaymentRow {
+  id: string;
+  terminalId: string;
+  merchantId: string;
+  batchNo: number;
+  trace: string;
+  requestMti: string;
+  kind: string;
+  status: string;
+  responseCode: string;
+  amountMinor: bigint;
+  panHash: string | null;
+  panMasked: string | null;
+  cardOrganization: string | null;
+  entryMode: string | null;
+  operatorCode: string | null;
+  rrn: string | null;
+  authCode: string | null;
+  networkStan: string | null;
+  issuerCode: string | null;
+  balanceMinor: bigint | null;
+  requestHash: string;
+  localTime: string;
+  localDate: string;
+  settlementDate: string;
+  businessDate: string;
+  createdAt: Date;
+  ledgerEntryId: string | null;
+}
+
+export interface RecordItem {
+  row: PaymentRow;
+  /** The ledger entry of an approved sale (its id is `row.ledgerEntryId`). */
+  entry?: PreparedEntry;
+}
+
+export type RecordOutcome = { status: 'recorded' } | { status: 'conflict' };
+
+interface Waiting {
+  item: RecordItem;
+  resolve: (outcome: RecordOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+const INSERT_PAYMENTS = `
+INSERT INTO card_payments (id, terminal_id, merchant_id, batch_no, trace, request_mti, kind, status, response_code,
+                           amount_minor, pan_hash, pan_masked, card_organization, entry_mode, operator_code, rrn,
+                           auth_code, network_stan, issuer_code, balance_minor, request_hash, local_time, local_date,
+                           settlement_date, business_date, created_at, updated_at, ledger_entry_id)
+SELECT u.*, u.created_at, u.ledger_entry_id FROM (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::bpchar[], $6::bpchar[], $7::text[],
+                       $8::text[], $9::bpchar[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bpchar[],
+                       $15::text[], $16::bpchar[], $17::bpchar[], $18::bpchar[], $19::text[], $20::bigint[],
+                       $21::text[], $22::bpchar[], $23::bpchar[], $24::bpchar[], $25::date[], $26::timestamptz[],
+                       $27::uuid[])
+) AS u(id, terminal_id, merchant_id, batch_no, trace, request_mti, kind, status, response_code, amount_minor,
+       pan_hash, pan_masked, card_organization, entry_mode, operator_code, rrn, auth_code, network_stan,
+       issuer_code, balance_minor, request_hash, local_time, local_date, settlement_date, business_date,
+       created_at, ledger_entry_id)
+ON CONFLICT (terminal_id, merchant_id, batch_no, trace, request_mti) DO NOTHING
+RETURNING id`;
+
+export class PaymentRecorder {
+  readonly #db: Database;
+  readonly #ledger: Ledger;
+  readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  #queue: Waiting[] = [];
+  #inFlight = 0;
+
+  constructor(deps: { db: Database; ledger: Ledger }, { maxBatch = 500, maxInFlight = 2 } = {}) {
+    this.#db = deps.db;
+    this.#ledger = deps.ledger;
+    this.#maxBatch = maxBatch;
+    this.#maxInFlight = maxInFlight;
+  }
+
+  record(item: RecordItem): Promise<RecordOutcome> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      this.#inFlight++;
+      void this.#write(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #write(batch: Waiting[]): Promise<void> {
+    try {
+      const outcomes = await this.#withRetry(() => this.#writeBatch(batch.map((w) => w.item)));
+      batch.forEach((waiting, i) => {
+        waiting.resolve(outcomes[i]!);
+      });
+      return;
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+    }
+    // One request's rows broke a rule: write them one by one, so that only that one fails.
+    for (const waiting of batch) {
+      try {
+        const [outcome] = await this.#withRetry(() => this.#writeBatch([waiting.item]));
+        waiting.resolve(outcome!);
+      } catch (error) {
+        waiting.reject(error);
+      }
+    }
+  }
+
+  async #withRetry<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (attempt >= 4 || !isRetryable(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** attempt));
+      }
+    }
+  }
+
+  async #writeBatch(items: readonly RecordItem[]): Promise<RecordOutcome[]> {
+    const columns: unknown[][] = Array.from({ length: 27 }, () => []);
+    for (const { row } of items) {
+      const values = [
+        row.id,
+        row.terminalId,
+        row.merchantId,
+        row.batchNo,
+        row.trace,
+        row.requestMti,
+        row.kind,
+        row.status,
+        row.responseCode,
+        row.amountMinor.toString(),
+        row.panHash,
+        row.panMasked,
+        row.cardOrganization,
+        row.entryMode,
+        row.operatorCode,
+        row.rrn,
+        row.authCode,
+        row.networkStan,
+        row.issuerCode,
+        row.balanceMinor?.toString() ?? null,
+        row.requestHash,
+        row.localTime,
+        row.localDate,
+        row.settlementDate,
+        row.businessDate,
+        row.createdAt,
+        row.ledgerEntryId,
+      ];
+      for (let i = 0; i < values.length; i++) columns[i]!.push(values[i]);
+    }
+    return transaction(
+      this.#db,
+      async (tx) => {
+        const inserted = await tx.query<{ id: string }>({
+          name: 'payments_record_batch',
+          text: INSERT_PAYMENTS,
+          values: columns,
+        });
+        const recorded = new Set(inserted.rows.map((r) => r.id));
+        const entries = items
+          .filter((item) => item.entry !== undefined && recorded.has(item.row.id))
+          .map((item) => item.entry!);
+        if (entries.length > 0) {
+          const results = await this.#ledger.writePrepared(entries, tx);
+          const failed = results.find((result): result is TillpointError => result instanceof Error);
+          if (failed !== undefined) throw failed;
+        }
+        return items.map(
+          (item): RecordOutcome => ({ status: recorded.has(item.row.id) ? 'recorded' : 'conflict' }),
+        );
+      },
+      { maxAttempts: 1 },
+    );
+  }
+}
+
+/** Inserts one payment row (for the flows that write in their own transaction); false on a key conflict. */
+export async function insertRow(
+  tx: Queryable,
+  row: PaymentRow,
+  holdExpiresAt: Date | null = null,
+  originalId: string | null = null,
+): Promise<boolean> {
+  const result = await tx.query(
+    `INSERT INTO card_payments (id, terminal_id, merchant_id, batch_no, trace, request_mti, kind, status,
+                                response_code, amount_minor, pan_hash, pan_masked, card_organization, entry_mode,
+                                operator_code, rrn, auth_code, network_stan, issuer_code, balance_minor,
+                                request_hash, local_time, local_date, settlement_date, business_date, created_at,
+                                updated_at, ledger_entry_id, hold_expires_at, original_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+             $23, $24, $25, $26, $26, $27, $28, $29)
+     ON CONFLICT (terminal_id, merchant_id, batch_no, trace, request_mti) DO NOTHING`,
+    [
+      row.id,
+      row.terminalId,
+      row.merchantId,
+      row.batchNo,
+      row.trace,
+      row.requestMti,
+      row.kind,
+      row.status,
+      row.responseCode,
+      row.amountMinor,
+      row.panHash,
+      row.panMasked,
+      row.cardOrganization,
+      row.entryMode,
+      row.operatorCode,
+      row.rrn,
+      row.authCode,
+      row.networkStan,
+      row.issuerCode,
+      row.balanceMinor,
+      row.requestHash,
+      row.localTime,
+      row.localDate,
+      row.settlementDate,
+      row.businessDate,
+      row.createdAt,
+      row.ledgerEntryId,
+      holdExpiresAt,
+      originalId,
+    ],
+  );
+  return result.rowCount === 1;
+}
