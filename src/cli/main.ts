@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { TillpointError } from '../shared/errors.ts';
 import { registerAudit } from './commands/audit.ts';
+import { registerKeys } from './commands/keys.ts';
 import { registerLedger } from './commands/ledger.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSetup } from './commands/setup.ts';
@@ -18,6 +19,7 @@ registerServe(program);
 registerSetup(program);
 registerLedger(program);
 registerAudit(program);
+registerKeys(program);
 
 function describe(error: unknown): string {
   if (error instanceof TillpointError) return `${error.message}${error.param ? ` [${error.param}]` : ''}`;
