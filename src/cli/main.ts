@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { TillpointError } from '../shared/errors.ts';
 import { registerAudit } from './commands/audit.ts';
+import { registerBench } from './commands/bench.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerLedger } from './commands/ledger.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSetup } from './commands/setup.ts';
+import { registerTerminal } from './commands/terminal.ts';
 
 // `tillpoint …`: every command, each with --help. An error is one line on stderr and a non-zero exit
 // code; --verbose adds the stack.
@@ -19,6 +21,8 @@ registerServe(program);
 registerSetup(program);
 registerLedger(program);
 registerAudit(program);
+registerTerminal(program);
+registerBench(program);
 registerKeys(program);
 
 function describe(error: unknown): string {
