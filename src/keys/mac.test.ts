@@ -73,7 +73,7 @@ describe('ecb: the profile MAC (known answers)', () => {
     );
   });
 
-  it('cannot see two equal changes one block apart (the XOR-fold weakness THREAT-NOTES.md describes)', () => {
+  it('cannot see two equal changes one block apart (the XOR-fold weakness THREAT-MODEL.md describes)', () => {
     const macKey = key('44444444444444444444444444444444');
     const data = Buffer.from(macInput(SALE_3DES));
     const tampered = Buffer.from(data);

@@ -23,7 +23,7 @@ import {
 //   the result as hex and keep its first 8 characters (ASCII). The two encryptions are exactly CBC
 //   with a zero IV over the hex, which this file runs as one cipher call. 3DES keys work on 8-byte
 //   blocks (a single-length MAC key K is held as K‖K, so 3DES is single DES), SM4 keys on 16-byte
-//   blocks. Weakness: the XOR fold lets two equal changes one block apart cancel out (THREAT-NOTES.md).
+//   blocks. Weakness: the XOR fold lets two equal changes one block apart cancel out (THREAT-MODEL.md).
 // - `x99`: ANSI X9.9 / ISO 9797-1 MAC algorithm 1 with padding method 1: CBC-MAC with a zero IV
 //   over the zero-padded data, the first 8 bytes of the last block. With a single-length DES key
 //   (K‖K) this is X9.9 exactly; with an SM4 key it is the SM4 CBC-MAC (GB/T 15852.1 algorithm 1),

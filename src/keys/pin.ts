@@ -201,7 +201,7 @@ function openPinBlock(encrypted: Buffer, key: KeyHandle, param: string): Buffer 
  * block never leaves this function and is zeroed before it returns. A block that does not decrypt to
  * format 0 for this PAN throws TILLPOINT_ERR_PIN_BLOCK_INVALID (the host answers 99). One message
  * for every way the clear block can be wrong, so that neither the reply nor a log line tells an
- * attacker which nibble failed (see THREAT-NOTES.md).
+ * attacker which nibble failed (see THREAT-MODEL.md).
  */
 export function translatePinBlock(
   pinBlockUnderTpk: Buffer,

@@ -15,7 +15,7 @@ import {
 
 // Keys transported encrypted under a key-encrypting key, the way terminals and older HSM links do
 // it for 3DES and SM4 keys: the clear key encrypted in ECB under the KEK, with its check value. (ECB
-// wrapping does not bind the halves of a key together nor its usage: see THREAT-NOTES.md. A key
+// wrapping does not bind the halves of a key together nor its usage: see THREAT-MODEL.md. A key
 // block format such as TR-31 would; the profile's terminals do not speak it.)
 
 /** Which usages a key-encrypting key of each usage may wrap. */
