@@ -1,0 +1,537 @@
+import type pg from 'pg';
+import { type Database, isRetryable } from '../../db/index.ts';
+import type { NetworkRequest, NetworkReversal } from '../../payments/index.ts';
+import { assert } from '../../shared/assert.ts';
+import type { Logger } from '../../shared/logger.ts';
+import {
+  type AuthorizationRow,
+  type CardRow,
+  IssuerBatch,
+  type IssuerContext,
+  type IssuerDecision,
+  type ReversalEffect,
+  type WorkingCard,
+  workingCard,
+} from './issuer.ts';
+
+// Group commit for the simulated issuer. Messages that arrive while a batch is being written queue;
+// the next batch takes them all (up to maxBatch) and, in ONE transaction:
+//   1. locks the card rows of its messages, in id order (batches side by side never deadlock), and
+//      reads them: while it holds them, these rows are the truth for those cards;
+//   2. loads the authorizations its messages refer to (their own reference, for repeats and
+//      reversals seen first, the originals of voids, refunds and completions, and theirs);
+//   3. decides every message in memory, in arrival order (issuer.ts);
+//   4. writes the outcome in one statement: new authorizations, changed ones, reversal rows (each an
+//      INSERT … SELECT FROM unnest) and one UPDATE per touched card with its summed change;
+//   5. commits, and only then answers.
+// A batch that fails before its commit wrote nothing: its messages are tried again one by one, so one
+// bad message fails alone. A failed COMMIT leaves the outcome unknown: those messages are not retried.
+
+export type MessageResult =
+  | IssuerDecision
+  /** committed: `no` when the transaction surely rolled back, `unknown` when its COMMIT failed. */
+  | { kind: 'failed'; committed: 'no' | 'unknown'; detail: string };
+
+export type ReversalResult =
+  | { kind: 'done'; effect: ReversalEffect }
+  | { kind: 'failed'; committed: 'no' | 'unknown'; detail: string };
+
+type Job =
+  | {
+      kind: 'message';
+      request: NetworkRequest;
+      panHash: string;
+      late: boolean;
+      resolve: (result: MessageResult) => void;
+    }
+  | {
+      kind: 'reversal';
+      reversal: NetworkReversal;
+      panHash: string;
+      resolve: (result: ReversalResult) => void;
+    };
+
+/** BEGIN and the lock in one round trip: the hashes are inlined (64 hex digits each, checked). */
+function beginAndLockSql(hashes: readonly string[]): string {
+  for (const hash of hashes) assert(HASH_PATTERN.test(hash), 'a PAN hash is 64 hex digits');
+  return `BEGIN;
+SELECT id, pan_hash, kind, currency_numeric, balance_minor, credit_limit_minor, used_minor, held_minor,
+       per_transaction_limit_minor, expiry, status, pvv, behaviour, pin_tries_date, pin_wrong_count
+  FROM card_network_sim_cards
+ WHERE pan_hash = ANY ('{${hashes.join(',')}}'::text[])
+ ORDER BY id
+   FOR UPDATE`;
+}
+
+const HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+const AUTHORIZATION_COLUMNS = `id, card_id, acquirer_code, stan, rrn, terminal_id, merchant_id, operation, amount_minor,
+       currency_numeric, response_code, auth_code, status, hold_minor, released_minor, refunded_minor, original_id,
+       transmitted_at, answered_at`;
+
+const LOAD_AUTHORIZATIONS_SQL = `
+WITH wanted AS (
+  SELECT DISTINCT w.acquirer_code, w.stan, w.rrn
+    FROM unnest($1::text[], $2::bpchar[], $3::text[]) AS w(acquirer_code, stan, rrn)
+), hit AS (
+  SELECT a.* FROM card_network_sim_authorizations a
+    JOIN wanted w ON a.acquirer_code = w.acquirer_code AND a.stan = w.stan AND a.rrn = w.rrn
+)
+SELECT ${AUTHORIZATION_COLUMNS} FROM hit
+UNION ALL
+SELECT ${AUTHORIZATION_COLUMNS} FROM card_network_sim_authorizations o
+ WHERE o.id IN (SELECT original_id FROM hit WHERE original_id IS NOT NULL)
+   AND o.id NOT IN (SELECT id FROM hit)`;
+
+const WRITE_SQL = `
+WITH new_authorizations AS (
+  INSERT INTO card_network_sim_authorizations (id, card_id, acquirer_code, stan, rrn, terminal_id, merchant_id, operation,
+              amount_minor, currency_numeric, response_code, auth_code, status, hold_minor, released_minor,
+              refunded_minor, original_id, transmitted_at, answered_at)
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bpchar[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::int8[], $10::bpchar[], $11::bpchar[], $12::bpchar[], $13::text[], $14::int8[],
+                       $15::int8[], $16::int8[], $17::uuid[], $18::timestamptz[], $19::timestamptz[])
+  RETURNING 1
+), changed_authorizations AS (
+  UPDATE card_network_sim_authorizations a
+     SET status = u.status, response_code = u.response_code, hold_minor = u.hold_minor,
+         refunded_minor = u.refunded_minor, answered_at = u.answered_at, updated_at = now()
+    FROM unnest($20::uuid[], $21::text[], $22::bpchar[], $23::int8[], $24::int8[], $25::timestamptz[])
+         AS u(id, status, response_code, hold_minor, refunded_minor, answered_at)
+   WHERE a.id = u.id
+  RETURNING 1
+), new_reversals AS (
+  INSERT INTO card_network_sim_reversals (id, authorization_id, attempt, reason, effect)
+  SELECT * FROM unnest($26::uuid[], $27::uuid[], $28::int4[], $29::text[], $30::text[])
+  RETURNING 1
+), changed_cards AS (
+  UPDATE card_network_sim_cards c
+     SET balance_minor = c.balance_minor + d.balance_change, used_minor = c.used_minor + d.used_change,
+         held_minor = c.held_minor + d.held_change, pin_tries_date = d.pin_tries_date,
+         pin_wrong_count = d.pin_wrong_count, updated_at = now()
+    FROM unnest($31::uuid[], $32::int8[], $33::int8[], $34::int8[], $35::date[], $36::int2[])
+         AS d(id, balance_change, used_change, held_change, pin_tries_date, pin_wrong_count)
+   WHERE c.id = d.id
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM new_authorizations)::int AS inserted,
+       (SELECT count(*) FROM changed_authorizations)::int AS changed,
+       (SELECT count(*) FROM new_reversals)::int AS reversals,
+       (SELECT count(*) FROM changed_cards)::int AS cards`;
+
+interface CardDbRow {
+  id: string;
+  pan_hash: string;
+  kind: CardRow['kind'];
+  currency_numeric: string;
+  balance_minor: bigint;
+  credit_limit_minor: bigint;
+  used_minor: bigint;
+  held_minor: bigint;
+  per_transaction_limit_minor: bigint;
+  expiry: string;
+  status: CardRow['status'];
+  pvv: string;
+  behaviour: CardRow['behaviour'];
+  pin_tries_date: string | null;
+  pin_wrong_count: number;
+}
+
+export interface AuthorizationDbRow {
+  id: string;
+  card_id: string | null;
+  acquirer_code: string;
+  stan: string;
+  rrn: string;
+  terminal_id: string;
+  merchant_id: string;
+  operation: AuthorizationRow['operation'];
+  amount_minor: bigint;
+  currency_numeric: string;
+  response_code: string | null;
+  auth_code: string | null;
+  status: AuthorizationRow['status'];
+  hold_minor: bigint;
+  released_minor: bigint;
+  refunded_minor: bigint;
+  original_id: string | null;
+  transmitted_at: Date;
+  answered_at: Date | null;
+}
+
+export function authorizationFromDb(row: AuthorizationDbRow): AuthorizationRow {
+  return {
+    id: row.id,
+    cardId: row.card_id,
+    acquirerCode: row.acquirer_code,
+    stan: row.stan,
+    rrn: row.rrn,
+    terminalId: row.terminal_id,
+    merchantId: row.merchant_id,
+    operation: row.operation,
+    amountMinor: row.amount_minor,
+    currencyNumeric: row.currency_numeric,
+    responseCode: row.response_code,
+    authCode: row.auth_code,
+    status: row.status,
+    holdMinor: row.hold_minor,
+    releasedMinor: row.released_minor,
+    refundedMinor: row.refunded_minor,
+    originalId: row.original_id,
+    transmittedAt: row.transmitted_at,
+    answeredAt: row.answered_at,
+  };
+}
+
+function cardFromDb(row: CardDbRow): CardRow {
+  return {
+    id: row.id,
+    panHash: row.pan_hash,
+    kind: row.kind,
+    currencyNumeric: row.currency_numeric,
+    balanceMinor: row.balance_minor,
+    creditLimitMinor: row.credit_limit_minor,
+    usedMinor: row.used_minor,
+    heldMinor: row.held_minor,
+    perTransactionLimitMinor: row.per_transaction_limit_minor,
+    expiry: row.expiry,
+    status: row.status,
+    pvv: row.pvv,
+    behaviour: row.behaviour,
+    pinTriesDate: row.pin_tries_date,
+    pinWrongCount: row.pin_wrong_count,
+  };
+}
+
+class CommitFailed extends Error {}
+
+export interface IssuerStoreOptions {
+  db: Database;
+  /** The issuer's context for one batch (its clock reading, keys, rules). */
+  context: () => IssuerContext;
+  logger: Logger;
+  /** Messages per batch (default 500). */
+  maxBatch?: number;
+  /** Batches written at once, each on its own connection (default 2). */
+  maxInFlight?: number;
+}
+
+export class IssuerStore {
+  readonly #db: Database;
+  readonly #context: () => IssuerContext;
+  readonly #logger: Logger;
+  readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  #queue: Job[] = [];
+  #inFlight = 0;
+  #idleWaiters: Array<() => void> = [];
+  /** Batches written and messages decided, for benchmarks. */
+  readonly stats = {
+    batches: 0,
+    jobs: 0,
+    retriedAlone: 0,
+    /** Batches of plain messages decided again with their references loaded (a known reference). */
+    carefulAgain: 0,
+    /** Milliseconds spent, summed over batches: BEGIN + lock, load, decide, write + COMMIT. */
+    ms: { lock: 0, load: 0, decide: 0, write: 0 },
+  };
+
+  constructor(options: IssuerStoreOptions) {
+    this.#db = options.db;
+    this.#context = options.context;
+    this.#logger = options.logger;
+    this.#maxBatch = options.maxBatch ?? 500;
+    this.#maxInFlight = options.maxInFlight ?? 2;
+  }
+
+  submitMessage(request: NetworkRequest, panHash: string, late: boolean): Promise<MessageResult> {
+    return new Promise((resolve) => {
+      this.#queue.push({ kind: 'message', request, panHash, late, resolve });
+      this.#pump();
+    });
+  }
+
+  submitReversal(reversal: NetworkReversal, panHash: string): Promise<ReversalResult> {
+    return new Promise((resolve) => {
+      this.#queue.push({ kind: 'reversal', reversal, panHash, resolve });
+      this.#pump();
+    });
+  }
+
+  get busy(): boolean {
+    return this.#inFlight > 0 || this.#queue.length > 0;
+  }
+
+  /** Resolves once nothing is queued or being written. */
+  idle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
+      const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
+      this.#queue = this.#queue.length <= this.#maxBatch ? [] : this.#queue.slice(this.#maxBatch);
+      this.#inFlight++;
+      void this.#runBatch(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+        if (!this.busy) {
+          const waiters = this.#idleWaiters;
+          this.#idleWaiters = [];
+          for (const waiter of waiters) waiter();
+        }
+      });
+    }
+  }
+
+  async #runBatch(jobs: Job[]): Promise<void> {
+    this.stats.batches++;
+    this.stats.jobs += jobs.length;
+    try {
+      const results = await this.#withRetry(() => this.#write(jobs));
+      jobs.forEach((job, i) => {
+        settle(job, results[i]!);
+      });
+      return;
+    } catch (error) {
+      if (error instanceof CommitFailed || jobs.length === 1) {
+        const committed = error instanceof CommitFailed ? 'unknown' : 'no';
+        const detail = `the issuer could not record the message: ${(error as Error).message}`;
+        this.#logger.error(
+          { err: error, messages: jobs.length, committed },
+          'card-network simulator batch failed',
+        );
+        for (const job of jobs) settle(job, { kind: 'failed', committed, detail });
+        return;
+      }
+    }
+    // The batch rolled back: each message alone, so that only the one at fault fails.
+    this.stats.retriedAlone += jobs.length;
+    for (const job of jobs) {
+      try {
+        const [result] = await this.#withRetry(() => this.#write([job]));
+        settle(job, result!);
+      } catch (error) {
+        const committed = error instanceof CommitFailed ? 'unknown' : 'no';
+        this.#logger.error({ err: error, committed }, 'card-network simulator message failed');
+        settle(job, {
+          kind: 'failed',
+          committed,
+          detail: `the issuer could not record the message: ${(error as Error).message}`,
+        });
+      }
+    }
+  }
+
+  async #withRetry<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (attempt >= 5 || error instanceof CommitFailed || !isRetryable(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** attempt));
+      }
+    }
+  }
+
+  /**
+   * One transaction for the jobs; their results in order. A batch of plain messages (no original to
+   * find, no reversal) skips loading authorizations: a reference already known (a retransmission, a
+   * message reversed before it arrived) then breaks the unique reference on insert, and the batch is
+   * decided again, carefully, with its references loaded.
+   */
+  async #write(jobs: readonly Job[]): Promise<Array<MessageResult | ReversalResult>> {
+    const careful = jobs.some((job) => job.kind === 'reversal' || job.request.original !== undefined);
+    try {
+      return await this.#transaction(jobs, careful);
+    } catch (error) {
+      if (careful || !isReferenceConflict(error)) throw error;
+      this.stats.carefulAgain++;
+      return this.#transaction(jobs, true);
+    }
+  }
+
+  async #transaction(jobs: readonly Job[], careful: boolean): Promise<Array<MessageResult | ReversalResult>> {
+    const client = await this.#db.pool.connect();
+    let healthy = true;
+    try {
+      return await this.#decideAndWrite(client, jobs, careful);
+    } catch (error) {
+      if (error instanceof CommitFailed) healthy = false;
+      else {
+        healthy = await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        );
+      }
+      throw error;
+    } finally {
+      client.release(!healthy);
+    }
+  }
+
+  /** BEGIN and lock, load (when careful), decide, then write and COMMIT in one round trip. */
+  async #decideAndWrite(
+    client: pg.PoolClient,
+    jobs: readonly Job[],
+    careful: boolean,
+  ): Promise<Array<MessageResult | ReversalResult>> {
+    const ms = this.stats.ms;
+    let at = performance.now();
+    const hashes = new Set<string>();
+    for (const job of jobs) hashes.add(job.panHash);
+    const begun = (await client.query(beginAndLockSql([...hashes]))) as unknown as pg.QueryResult[];
+    const locked = begun[1]!.rows as CardDbRow[];
+    const cards = new Map<string, WorkingCard>();
+    for (const row of locked) cards.set(row.pan_hash, workingCard(cardFromDb(row)));
+    ms.lock += performance.now() - at;
+    at = performance.now();
+    let loaded: AuthorizationRow[] = [];
+    if (careful) loaded = await this.#load(client, jobs);
+    ms.load += performance.now() - at;
+    at = performance.now();
+    const batch = new IssuerBatch(this.#context(), cards, loaded);
+    const results = jobs.map((job): MessageResult | ReversalResult =>
+      job.kind === 'message'
+        ? batch.decideMessage(job.request, job.panHash, job.late)
+        : { kind: 'done', effect: batch.decideReversal(job.reversal, job.panHash) },
+    );
+    const touched = batch.touchedCards();
+    const changes = batch.inserted.length + batch.updated.size + batch.reversals.length + touched.length;
+    const sql = changes > 0 ? `${inlineWrite(writeValues(batch, touched))};\nCOMMIT` : 'COMMIT';
+    ms.decide += performance.now() - at;
+    at = performance.now();
+    try {
+      await client.query(sql);
+    } catch (error) {
+      // A server's error means the statement (or the COMMIT) failed and nothing was committed; a
+      // connection lost on the way leaves the outcome unknown.
+      if (typeof (error as { code?: unknown }).code === 'string') throw error;
+      throw new CommitFailed((error as Error).message, { cause: error });
+    }
+    ms.write += performance.now() - at;
+    return results;
+  }
+
+  /** The authorizations the jobs refer to: their own references, their originals', and those rows' originals. */
+  async #load(client: pg.PoolClient, jobs: readonly Job[]): Promise<AuthorizationRow[]> {
+    const acquirers: string[] = [];
+    const stans: string[] = [];
+    const rrns: string[] = [];
+    for (const job of jobs) {
+      const request = job.kind === 'message' ? job.request : job.reversal.original;
+      acquirers.push(request.acquirerCode);
+      stans.push(request.stan);
+      rrns.push(request.rrn);
+      if (request.original !== undefined) {
+        acquirers.push(request.acquirerCode);
+        stans.push(request.original.stan);
+        rrns.push(request.original.rrn);
+      }
+    }
+    const result = await client.query<AuthorizationDbRow>({
+      name: 'card_network_sim_load_authorizations',
+      text: LOAD_AUTHORIZATIONS_SQL,
+      values: [pgArray(acquirers), pgArray(stans), pgArray(rrns)],
+    });
+    return result.rows.map(authorizationFromDb);
+  }
+}
+
+/**
+ * The write statement with its array literals inlined as SQL string literals (quotes doubled;
+ * standard_conforming_strings is on), so that it goes with its COMMIT as one simple query: one round
+ * trip, one socket write, instead of two.
+ */
+function inlineWrite(values: readonly string[]): string {
+  return WRITE_SQL.replace(
+    /\$(\d+)::/g,
+    (_, n: string) => `'${values[Number(n) - 1]!.replaceAll("'", "''")}'::`,
+  );
+}
+
+/** A unique_violation on the authorizations' network reference. */
+function isReferenceConflict(error: unknown): boolean {
+  const e = error as { code?: string; constraint?: string } | null;
+  return e?.code === '23505' && e.constraint === 'card_network_sim_authorizations_reference';
+}
+
+const BARE_ELEMENT = /^[A-Za-z0-9_.:+-]+$/;
+
+/**
+ * A PostgreSQL array literal of text-form values, written here rather than by node-postgres (whose
+ * quoting runs two regular-expression replaces per element): bare where it can be, quoted otherwise.
+ */
+export function pgArray(values: readonly (string | number | bigint | null)[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const value = values[i];
+    if (value === null || value === undefined) {
+      out += 'NULL';
+      continue;
+    }
+    const text = typeof value === 'string' ? value : value.toString();
+    if (BARE_ELEMENT.test(text) && text.toUpperCase() !== 'NULL') out += text;
+    else out += `"${text.replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return `${out}}`;
+}
+
+function settle(job: Job, result: MessageResult | ReversalResult): void {
+  if (job.kind === 'message') job.resolve(result as MessageResult);
+  else job.resolve(result as ReversalResult);
+}
+
+function writeValues(batch: IssuerBatch, touched: readonly WorkingCard[]): string[] {
+  const a: Array<Array<string | number | bigint | null>> = Array.from({ length: 19 }, () => []);
+  for (const row of batch.inserted) {
+    a[0]!.push(row.id);
+    a[1]!.push(row.cardId);
+    a[2]!.push(row.acquirerCode);
+    a[3]!.push(row.stan);
+    a[4]!.push(row.rrn);
+    a[5]!.push(row.terminalId);
+    a[6]!.push(row.merchantId);
+    a[7]!.push(row.operation);
+    a[8]!.push(row.amountMinor);
+    a[9]!.push(row.currencyNumeric);
+    a[10]!.push(row.responseCode);
+    a[11]!.push(row.authCode);
+    a[12]!.push(row.status);
+    a[13]!.push(row.holdMinor);
+    a[14]!.push(row.releasedMinor);
+    a[15]!.push(row.refundedMinor);
+    a[16]!.push(row.originalId);
+    a[17]!.push(row.transmittedAt.toISOString());
+    a[18]!.push(row.answeredAt === null ? null : row.answeredAt.toISOString());
+  }
+  const u: Array<Array<string | number | bigint | null>> = Array.from({ length: 6 }, () => []);
+  for (const row of batch.updated) {
+    u[0]!.push(row.id);
+    u[1]!.push(row.status);
+    u[2]!.push(row.responseCode);
+    u[3]!.push(row.holdMinor);
+    u[4]!.push(row.refundedMinor);
+    u[5]!.push(row.answeredAt === null ? null : row.answeredAt.toISOString());
+  }
+  const r: Array<Array<string | number | bigint | null>> = Array.from({ length: 5 }, () => []);
+  for (const reversal of batch.reversals) {
+    r[0]!.push(reversal.id);
+    r[1]!.push(reversal.authorizationId);
+    r[2]!.push(reversal.attempt);
+    r[3]!.push(reversal.reason);
+    r[4]!.push(reversal.effect);
+  }
+  const c: Array<Array<string | number | bigint | null>> = Array.from({ length: 6 }, () => []);
+  for (const card of touched) {
+    c[0]!.push(card.row.id);
+    c[1]!.push(card.row.balanceMinor - card.start.balanceMinor);
+    c[2]!.push(card.row.usedMinor - card.start.usedMinor);
+    c[3]!.push(card.row.heldMinor - card.start.heldMinor);
+    c[4]!.push(card.row.pinTriesDate);
+    c[5]!.push(card.row.pinWrongCount);
+  }
+  return [...a, ...u, ...r, ...c].map(pgArray);
+}
