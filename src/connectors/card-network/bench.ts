@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { connectDatabase, migrate, startEmbedded } from '../../db/index.ts';
-import { encryptPin } from '../../keys/crypto.ts';
+import { encryptPin } from '../../keys/index.ts';
 import type { CardNetwork, NetworkRequest } from '../../payments/index.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { Secret } from '../../shared/secret.ts';

@@ -11,6 +11,7 @@ import {
 import { assert } from '../../shared/assert.ts';
 import { TillpointError } from '../../shared/errors.ts';
 import { type Logger, silentLogger } from '../../shared/logger.ts';
+import { writeCoalesced } from './coalesce.ts';
 import {
   decodeReply,
   decodeReversalReply,
@@ -289,7 +290,7 @@ export function createIso87CardNetwork(options: Iso87LinkOptions): Iso87CardNetw
         resolve({ kind: 'timeout' });
       }, timeoutMs);
       connection.add(pending);
-      socket.write(bytes);
+      writeCoalesced(socket, bytes);
     });
   }
 

@@ -76,25 +76,20 @@ export const SECURITY_CONTROL = '2600000000000000';
 
 export type Iso87Message = Message<typeof iso87Ascii>;
 
+const OPERATION_BY_TYPE: ReadonlyMap<string, NetworkOperation> = new Map(
+  (Object.entries(OPERATION_MESSAGES) as Array<[NetworkOperation, MessageType]>).map(([operation, type]) => [
+    `${type.mti}|${type.processingCode}|${type.conditionCode}`,
+    operation,
+  ]),
+);
+
 /** The operation of a request's MTI (a repeat counts as the original), processing code and 25. */
 export function operationOf(
   mti: string,
   processingCode: string,
   conditionCode: string,
 ): NetworkOperation | undefined {
-  const first = `${mti.slice(0, 3)}0`;
-  for (const [operation, type] of Object.entries(OPERATION_MESSAGES) as Array<
-    [NetworkOperation, MessageType]
-  >) {
-    if (
-      type.mti === first &&
-      type.processingCode === processingCode &&
-      type.conditionCode === conditionCode
-    ) {
-      return operation;
-    }
-  }
-  return undefined;
+  return OPERATION_BY_TYPE.get(`${mti.slice(0, 3)}0|${processingCode}|${conditionCode}`);
 }
 
 function invalid(param: string, message: string): TillpointError {
@@ -116,25 +111,38 @@ export function transmissionDateTime(at: Date): string {
   );
 }
 
+const HALF_YEAR_MS = 183 * 24 * 3600 * 1000;
+
 /** Field 7 back to an instant: the year that puts it nearest to `now`. Undefined if not a date. */
 export function parseTransmissionDateTime(text: string, now: Date): Date | undefined {
-  if (!/^[0-9]{10}$/.test(text)) return undefined;
-  const month = Number(text.slice(0, 2));
-  const day = Number(text.slice(2, 4));
-  const [h, m, s] = [Number(text.slice(4, 6)), Number(text.slice(6, 8)), Number(text.slice(8, 10))];
-  if (month < 1 || month > 12 || day < 1 || day > 31 || h > 23 || m > 59 || s > 59) return undefined;
-  let best: Date | undefined;
-  for (const year of [now.getUTCFullYear() - 1, now.getUTCFullYear(), now.getUTCFullYear() + 1]) {
-    const candidate = new Date(Date.UTC(year, month - 1, day, h, m, s));
-    if (candidate.getUTCDate() !== day) continue;
-    if (
-      best === undefined ||
-      Math.abs(candidate.getTime() - now.getTime()) < Math.abs(best.getTime() - now.getTime())
-    ) {
-      best = candidate;
-    }
+  if (text.length !== 10) return undefined;
+  const n = (at: number) => {
+    const high = text.charCodeAt(at) - 48;
+    const low = text.charCodeAt(at + 1) - 48;
+    return high >= 0 && high <= 9 && low >= 0 && low <= 9 ? high * 10 + low : -1;
+  };
+  const [month, day, h, m, s] = [n(0), n(2), n(4), n(6), n(8)];
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    h < 0 ||
+    h > 23 ||
+    m < 0 ||
+    m > 59 ||
+    s < 0 ||
+    s > 59
+  ) {
+    return undefined;
   }
-  return best;
+  const at = (year: number) => Date.UTC(year, month - 1, day, h, m, s);
+  const year = now.getUTCFullYear();
+  let ms = at(year);
+  if (ms - now.getTime() > HALF_YEAR_MS) ms = at(year - 1);
+  else if (now.getTime() - ms > HALF_YEAR_MS) ms = at(year + 1);
+  const result = new Date(ms);
+  return result.getUTCDate() === day ? result : undefined;
 }
 
 function padRight(text: string, length: number): string {

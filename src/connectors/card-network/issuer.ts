@@ -1,4 +1,4 @@
-import { type KeyHandle, verifyPin } from '../../keys/crypto.ts';
+import { type KeyHandle, verifyPin } from '../../keys/index.ts';
 import type { NetworkOperation, NetworkRequest, NetworkReversal } from '../../payments/index.ts';
 import { assert, assertNever } from '../../shared/assert.ts';
 import { isTillpointError } from '../../shared/errors.ts';

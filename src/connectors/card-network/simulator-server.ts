@@ -8,6 +8,7 @@ import {
   writeFrame,
 } from '../../protocols/iso8583/index.ts';
 import { type Logger, silentLogger } from '../../shared/logger.ts';
+import { writeCoalesced } from './coalesce.ts';
 import type { FaultDecision } from './faults.ts';
 import {
   decodeRequest,
@@ -77,7 +78,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
     if (socket.destroyed) return;
     let body = pack(reply);
     if (fault.malformReply) body = Buffer.concat([body, GARBAGE]);
-    socket.write(writeFrame(body));
+    writeCoalesced(socket, writeFrame(body));
   }
 
   async function financial(socket: net.Socket, message: Iso87Message): Promise<void> {
@@ -87,7 +88,8 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
         { mti: message.mti, stan: message.get(11), detail: decoded.detail },
         'request not understood: 30',
       );
-      socket.write(
+      writeCoalesced(
+        socket,
         writeFrame(
           pack(encodeReply(message, { status: 'declined', responseCode: '30', reason: 'format_error' })),
         ),
@@ -119,7 +121,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
         { mti: message.mti, stan: message.get(11), detail: decoded.detail },
         'reversal not understood: 30',
       );
-      socket.write(writeFrame(pack(encodeReversalReply(message, '30'))));
+      writeCoalesced(socket, writeFrame(pack(encodeReversalReply(message, '30'))));
       return;
     }
     const original = decoded.reversal.original;
@@ -148,7 +150,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
       : REVERSAL_MTIS.has(message.mti)
         ? reversal(socket, message)
         : message.mti === '0800'
-          ? Promise.resolve(void socket.write(writeFrame(pack(encodeEchoReply(message)))))
+          ? Promise.resolve(void writeCoalesced(socket, writeFrame(pack(encodeEchoReply(message)))))
           : Promise.resolve(logger.warn({ mti: message.mti }, 'message type not handled: ignored'));
     work.catch((error: unknown) => {
       logger.error(

@@ -345,6 +345,28 @@ describe('response codes', () => {
   }
 });
 
+describe('when the issuer cannot record', () => {
+  it('96: the database is gone, nothing moved; a reversal is unknown (to be repeated)', async () => {
+    const broken = await createTestDatabase({ poolSize: 2 });
+    const lonely = createCardNetworkSimulator({
+      db: broken.db,
+      panHashKey: testPanHashKey(),
+      pvk,
+      zpk,
+      clock,
+    });
+    await broken.drop();
+    try {
+      const sale = request('6222021000000013', 'sale');
+      declined(await lonely.send(sale, TIMEOUT), '96');
+      const outcome = await lonely.reverse({ original: sale, reason: 'timeout', attempt: 1 }, TIMEOUT);
+      assert.equal(outcome.status, 'unknown');
+    } finally {
+      await lonely.close();
+    }
+  });
+});
+
 describe('money', () => {
   it('sale, void, refund: balances move and come back, never more than the sale', async () => {
     const card = await newCard({ balanceMinor: 10_000n });
@@ -497,8 +519,14 @@ describe('money', () => {
     const card = await newCard({ balanceMinor: 10_000n });
     const sale = request(card, 'sale', { pin: '123456', amountMinor: 4_000n });
     const first = approved(await sim.send(sale, TIMEOUT));
+    const carefulBefore = sim.stats.carefulAgain;
     const again = approved(await sim.send(sale, TIMEOUT));
     assert.equal(again, first);
+    assert.equal(
+      sim.stats.carefulAgain,
+      carefulBefore + 1,
+      'found by its reference on insert, then decided again',
+    );
     assert.equal(await available(card), 6_000n);
     assert.equal((await sim.listAuthorizations(pan(card))).length, 1);
   });

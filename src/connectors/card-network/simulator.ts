@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, randomInt } from 'node:crypto';
 import type { Database } from '../../db/index.ts';
-import { type KeyHandle, pinVerificationValue } from '../../keys/crypto.ts';
+import { type KeyHandle, pinVerificationValue } from '../../keys/index.ts';
 import type {
   CardNetwork,
   NetworkOutcome,

@@ -224,6 +224,7 @@ export class IssuerStore {
   readonly #maxInFlight: number;
   #queue: Job[] = [];
   #inFlight = 0;
+  #pumpQueued = false;
   #idleWaiters: Array<() => void> = [];
   /** Batches written and messages decided, for benchmarks. */
   readonly stats = {
@@ -246,20 +247,33 @@ export class IssuerStore {
 
   submitMessage(request: NetworkRequest, panHash: string, late: boolean): Promise<MessageResult> {
     return new Promise((resolve) => {
-      this.#queue.push({ kind: 'message', request, panHash, late, resolve });
-      this.#pump();
+      this.#enqueue({ kind: 'message', request, panHash, late, resolve });
     });
   }
 
   submitReversal(reversal: NetworkReversal, panHash: string): Promise<ReversalResult> {
     return new Promise((resolve) => {
-      this.#queue.push({ kind: 'reversal', reversal, panHash, resolve });
+      this.#enqueue({ kind: 'reversal', reversal, panHash, resolve });
+    });
+  }
+
+  /**
+   * Queues a job. The pump runs in a microtask, so that the messages submitted in one turn of the
+   * event loop (a burst of replies resolving callers that send again) start in one batch rather than
+   * the first alone.
+   */
+  #enqueue(job: Job): void {
+    this.#queue.push(job);
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
       this.#pump();
     });
   }
 
   get busy(): boolean {
-    return this.#inFlight > 0 || this.#queue.length > 0;
+    return this.#inFlight > 0 || this.#queue.length > 0 || this.#pumpQueued;
   }
 
   /** Resolves once nothing is queued or being written. */

@@ -1,4 +1,4 @@
-import { encryptPin, generateKey, importClearKey, type KeyHandle } from '../../keys/crypto.ts';
+import { encryptPin, generateKey, importClearKey, type KeyHandle } from '../../keys/index.ts';
 import type { NetworkOperation, NetworkRequest, OriginalReference } from '../../payments/index.ts';
 import { Secret } from '../../shared/secret.ts';
 
