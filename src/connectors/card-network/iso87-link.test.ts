@@ -16,6 +16,7 @@ import {
   testPvk,
   testRequest,
   testZpk,
+  waitFor,
 } from './testing.ts';
 
 // The link against the simulator's TCP server on loopback: the whole path of a message.
@@ -173,8 +174,17 @@ describe('timeouts, late replies and reversals over the link', () => {
     assert.deepEqual(await link.reverse({ original: sale, reason: 'timeout', attempt: 1 }, TIMEOUT), {
       status: 'acknowledged',
     });
-    await sleep(LATE_REPLY_MS + 100); // the late reply (a refusal now) comes and is dropped
-    await sim.idle();
+    // The late original lands: refused (the reversal came first) or approved then undone (if the
+    // reversal was slower); either way it ends reversed, and its reply is dropped by the link.
+    await waitFor(
+      async () =>
+        (await sim.listAuthorizations(pan(card))).some(
+          (a) => a.stan === sale.stan && a.status === 'reversed' && a.responseCode !== null,
+        ),
+      5_000,
+      'the late original to land',
+    );
+    await sleep(50);
     assert.equal(await available(card), 5_000_000n);
     assert.equal(link.pendingCount, 0);
     assert.equal(codeOf(await link.send(request('6222021000000013', 'balance'), TIMEOUT)), '00');
@@ -184,8 +194,14 @@ describe('timeouts, late replies and reversals over the link', () => {
     const card = '6222021000000062';
     const sale = request(card, 'sale', { pin: '123456', amountMinor: 4_000n });
     assert.equal(codeOf(await link.send(sale, { timeoutMs: 100 })), 'timeout');
-    await sleep(LATE_REPLY_MS + 100);
-    await sim.idle();
+    await waitFor(
+      async () =>
+        (await sim.listAuthorizations(pan(card))).some(
+          (a) => a.stan === sale.stan && a.status === 'approved',
+        ),
+      5_000,
+      'the late approval',
+    );
     assert.equal(await available(card), 5_000_000n - 4_000n, 'the late approval debited the card');
     assert.deepEqual(await link.reverse({ original: sale, reason: 'timeout', attempt: 1 }, TIMEOUT), {
       status: 'acknowledged',
@@ -202,7 +218,7 @@ describe('timeouts, late replies and reversals over the link', () => {
     } finally {
       sim.faults.clear();
     }
-    assert.equal(await available(card), 7_500n, 'the issuer approved it');
+    await waitFor(async () => (await available(card)) === 7_500n, 5_000, 'the issuer to approve it');
     assert.deepEqual(await link.reverse({ original: sale, reason: 'timeout', attempt: 1 }, TIMEOUT), {
       status: 'acknowledged',
     });
@@ -309,8 +325,7 @@ describe('the connection pool', () => {
     }
     server = await startSimulatorServer({ simulator: sim, port, lateReplyMs: LATE_REPLY_MS });
     assert.equal(await link.waitUntilConnected(3_000), true);
-    await sleep(300);
-    assert.equal(link.connectedCount, 2);
+    await waitFor(() => link.connectedCount === 2, 3_000, 'both connections back');
     assert.equal(codeOf(await link.send(request(card, 'sale'), TIMEOUT)), '00');
   });
 });

@@ -53,7 +53,7 @@ export interface Iso87LinkOptions {
 export interface Iso87CardNetwork extends CardNetwork {
   /** Connections open now. */
   readonly connectedCount: number;
-  /** Requests waiting for their replies. */
+  /** Callers' requests and reversals waiting for their replies (echo tests not counted). */
   readonly pendingCount: number;
   /** Resolves true once a connection is open (false when timeoutMs passes first). */
   waitUntilConnected(timeoutMs: number): Promise<boolean>;
@@ -162,6 +162,7 @@ export function createIso87CardNetwork(options: Iso87LinkOptions): Iso87CardNetw
   );
   let closed = false;
   let nextConnection = 0;
+  let callersWaiting = 0;
   let echoStan = Math.floor(Math.random() * 1_000_000);
   const connectedWaiters = new Set<() => void>();
 
@@ -362,7 +363,7 @@ export function createIso87CardNetwork(options: Iso87LinkOptions): Iso87CardNetw
     },
 
     get pendingCount() {
-      return connections.reduce((sum, c) => sum + c.pendingCount, 0);
+      return callersWaiting;
     },
 
     waitUntilConnected(timeoutMs) {
@@ -384,7 +385,8 @@ export function createIso87CardNetwork(options: Iso87LinkOptions): Iso87CardNetw
       const message = encodeRequest(request);
       const connection = closed ? undefined : pick();
       if (connection === undefined) return linkDown();
-      const result = await exchange(connection, message, timeoutMs);
+      callersWaiting++;
+      const result = await exchange(connection, message, timeoutMs).finally(() => callersWaiting--);
       if (result.kind !== 'reply') return notReplied(result, timeoutMs);
       const outcome = decodeReply(result.message, message);
       if (outcome.status === 'unknown') {
@@ -402,7 +404,8 @@ export function createIso87CardNetwork(options: Iso87LinkOptions): Iso87CardNetw
       const message = encodeReversal(reversal);
       const connection = closed ? undefined : pick();
       if (connection === undefined) return linkDown();
-      const result = await exchange(connection, message, timeoutMs);
+      callersWaiting++;
+      const result = await exchange(connection, message, timeoutMs).finally(() => callersWaiting--);
       if (result.kind !== 'reply') return notReplied(result, timeoutMs);
       return decodeReversalReply(result.message, message);
     },

@@ -782,6 +782,7 @@ describe('faults', () => {
     const outcome = await sim.send(sale, { timeoutMs: 200 });
     sim.faults.clear();
     assert.equal(outcome.status === 'unknown' && outcome.cause, 'timeout');
+    await sim.idle();
     assert.equal(await available(card), 900n);
     await sim.reverse({ original: sale, reason: 'timeout', attempt: 1 }, TIMEOUT);
     assert.equal(await available(card), 1_000n);

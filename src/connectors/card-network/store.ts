@@ -473,11 +473,14 @@ function isReferenceConflict(error: unknown): boolean {
 
 const BARE_ELEMENT = /^[A-Za-z0-9_.:+-]+$/;
 
+type Element = string | number | bigint | null;
+
 /**
  * A PostgreSQL array literal of text-form values, written here rather than by node-postgres (whose
  * quoting runs two regular-expression replaces per element): bare where it can be, quoted otherwise.
+ * `trusted` columns (ids, numbers, codes this module chose) are written bare without a look.
  */
-export function pgArray(values: readonly (string | number | bigint | null)[]): string {
+export function pgArray(values: readonly Element[], trusted = false): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     if (i > 0) out += ',';
@@ -487,11 +490,18 @@ export function pgArray(values: readonly (string | number | bigint | null)[]): s
       continue;
     }
     const text = typeof value === 'string' ? value : value.toString();
-    if (BARE_ELEMENT.test(text) && text.toUpperCase() !== 'NULL') out += text;
+    if (trusted || (BARE_ELEMENT.test(text) && text.toUpperCase() !== 'NULL')) out += text;
     else out += `"${text.replace(/[\\"]/g, '\\$&')}"`;
   }
   return `${out}}`;
 }
+
+/**
+ * Parameters of the write statement whose values come from outside (acquirer code, STAN, RRN,
+ * terminal, merchant, currency; the reversal's reason): quoted when they need it. The others are
+ * ids, numbers and codes this module made, written bare without a look.
+ */
+const OUTSIDE_COLUMNS: ReadonlySet<number> = new Set([2, 3, 4, 5, 6, 9, 28]);
 
 function settle(job: Job, result: MessageResult | ReversalResult): void {
   if (job.kind === 'message') job.resolve(result as MessageResult);
@@ -499,7 +509,7 @@ function settle(job: Job, result: MessageResult | ReversalResult): void {
 }
 
 function writeValues(batch: IssuerBatch, touched: readonly WorkingCard[]): string[] {
-  const a: Array<Array<string | number | bigint | null>> = Array.from({ length: 19 }, () => []);
+  const a: Element[][] = Array.from({ length: 19 }, () => []);
   for (const row of batch.inserted) {
     a[0]!.push(row.id);
     a[1]!.push(row.cardId);
@@ -521,7 +531,7 @@ function writeValues(batch: IssuerBatch, touched: readonly WorkingCard[]): strin
     a[17]!.push(row.transmittedAt.toISOString());
     a[18]!.push(row.answeredAt === null ? null : row.answeredAt.toISOString());
   }
-  const u: Array<Array<string | number | bigint | null>> = Array.from({ length: 6 }, () => []);
+  const u: Element[][] = Array.from({ length: 6 }, () => []);
   for (const row of batch.updated) {
     u[0]!.push(row.id);
     u[1]!.push(row.status);
@@ -530,7 +540,7 @@ function writeValues(batch: IssuerBatch, touched: readonly WorkingCard[]): strin
     u[4]!.push(row.refundedMinor);
     u[5]!.push(row.answeredAt === null ? null : row.answeredAt.toISOString());
   }
-  const r: Array<Array<string | number | bigint | null>> = Array.from({ length: 5 }, () => []);
+  const r: Element[][] = Array.from({ length: 5 }, () => []);
   for (const reversal of batch.reversals) {
     r[0]!.push(reversal.id);
     r[1]!.push(reversal.authorizationId);
@@ -538,7 +548,7 @@ function writeValues(batch: IssuerBatch, touched: readonly WorkingCard[]): strin
     r[3]!.push(reversal.reason);
     r[4]!.push(reversal.effect);
   }
-  const c: Array<Array<string | number | bigint | null>> = Array.from({ length: 6 }, () => []);
+  const c: Element[][] = Array.from({ length: 6 }, () => []);
   for (const card of touched) {
     c[0]!.push(card.row.id);
     c[1]!.push(card.row.balanceMinor - card.start.balanceMinor);
@@ -547,5 +557,5 @@ function writeValues(batch: IssuerBatch, touched: readonly WorkingCard[]): strin
     c[4]!.push(card.row.pinTriesDate);
     c[5]!.push(card.row.pinWrongCount);
   }
-  return [...a, ...u, ...r, ...c].map(pgArray);
+  return [...a, ...u, ...r, ...c].map((values, i) => pgArray(values, !OUTSIDE_COLUMNS.has(i)));
 }

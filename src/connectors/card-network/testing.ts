@@ -104,3 +104,17 @@ export function freshPan(): string {
   sequence++;
   return `62284800${(process.pid % 100).toString().padStart(2, '0')}${sequence.toString().padStart(6, '0')}`;
 }
+
+/** Polls `check` until it returns true (or throws when `timeoutMs` passes): for effects that land later. */
+export async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
