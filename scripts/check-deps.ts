@@ -30,6 +30,7 @@ const LAYERS: Record<string, number> = {
   demo: 3,
   root: 4, // main.ts, config.ts, master-key.ts: the composition root
   host: 5,
+  'terminal-sim': 5,
   http: 5,
   cli: 6,
 };

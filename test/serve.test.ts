@@ -12,6 +12,7 @@ import { freePort } from '../src/db/index.ts';
 const CLI = path.resolve('src/cli/main.ts');
 let dataDir: string;
 let port: number;
+let isoPort: number;
 let server: ChildProcess;
 let output = '';
 
@@ -21,6 +22,7 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ...rest,
     TILLPOINT_DATA_DIR: dataDir,
     TILLPOINT_HTTP_PORT: String(port),
+    TILLPOINT_ISO_PORT: String(isoPort),
     LOG_LEVEL: 'warn',
     ...extra,
   };
@@ -34,6 +36,7 @@ before(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'tillpoint-serve-'));
   chmodSync(dataDir, 0o755);
   port = await freePort();
+  isoPort = await freePort();
   server = spawn(process.execPath, [CLI, 'serve'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout!.on('data', (chunk) => {
     output += chunk;
@@ -86,7 +89,7 @@ describe('tillpoint serve', () => {
 
   it('refuses a second server on the same data directory, at once and clearly', () => {
     const second = spawnSync(process.execPath, [CLI, 'serve'], {
-      env: env({ TILLPOINT_HTTP_PORT: '0' }),
+      env: env({ TILLPOINT_HTTP_PORT: '0', TILLPOINT_ISO_PORT: '0' }),
       encoding: 'utf8',
       timeout: 30_000,
     });

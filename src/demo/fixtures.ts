@@ -2,6 +2,9 @@
 
 export const DEMO_ACQUIRER_CODE = '48021000';
 
+/** The TMK of every demo terminal (3DES double length; the SM4 terminal uses the same 16 bytes). */
+export const DEMO_TMK_HEX = '0123456789ABCDEFFEDCBA9876543210';
+
 export interface DemoMerchant {
   id: string;
   name: string;

@@ -57,8 +57,8 @@ const INSERT_PAYMENTS = `
 INSERT INTO card_payments (id, terminal_id, merchant_id, batch_no, trace, request_mti, kind, status, response_code,
                            amount_minor, pan_hash, pan_masked, card_organization, entry_mode, operator_code, rrn,
                            auth_code, network_stan, issuer_code, balance_minor, request_hash, local_time, local_date,
-                           settlement_date, business_date, created_at, updated_at, ledger_entry_id)
-SELECT u.*, u.created_at, u.ledger_entry_id FROM (
+                           settlement_date, business_date, created_at, ledger_entry_id, updated_at)
+SELECT u.*, u.created_at FROM (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::bpchar[], $6::bpchar[], $7::text[],
                        $8::text[], $9::bpchar[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bpchar[],
                        $15::text[], $16::bpchar[], $17::bpchar[], $18::bpchar[], $19::text[], $20::bigint[],

@@ -22,10 +22,10 @@ import {
   toPayment,
 } from './core.ts';
 import { completeOrVoid, refund, voidSale } from './originals.ts';
-import { outcomeOfResponseCode, responseCodeOf } from './outcomes.ts';
+import { responseCodeOf } from './outcomes.ts';
 import { insertRow, PaymentRecorder, type PaymentRow } from './recorder.ts';
 import { type ReversalQueue, reverseForTerminal } from './reversals.ts';
-import type { CardRequest, CardResult, Outcome, Payment, ReversalRequest } from './types.ts';
+import type { CardRequest, CardResult, Outcome, ReversalRequest } from './types.ts';
 
 /**
  * Card payments from terminals. `process` answers a sale, balance inquiry, void, refund or one of

@@ -2,8 +2,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { hidePassword } from '../../db/index.ts';
 import { isEmpty, loadDemoData } from '../../demo/index.ts';
+import { createTerminalHost } from '../../host/index.ts';
 import { createHttpApp } from '../../http/index.ts';
-import { startPlatform } from '../../main.ts';
+import { ACQUIRER_CODE, startPlatform } from '../../main.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { commandConfig } from '../context.ts';
 
@@ -44,12 +45,32 @@ export function registerServe(program: Command): void {
         readiness: () => platform.readiness(),
         version: process.env['npm_package_version'] ?? '0.1.0',
       });
+      const host = createTerminalHost({
+        db: platform.db,
+        terminals: platform.terminals,
+        merchants: platform.merchants,
+        payments: platform.payments,
+        logger,
+        acquirerCode: ACQUIRER_CODE,
+        now: () => platform.now(),
+      });
+      let isoPort: number;
       try {
         await app.listen({ host: config.host, port: config.httpPort });
+        isoPort = await host.listen(config.isoPort, config.host);
       } catch (error) {
+        await app.close().catch(() => undefined);
+        await host.close(0).catch(() => undefined);
         await platform.close();
         throw error;
       }
+      platform.payments.reversals.start();
+      const holds = setInterval(() => {
+        platform.payments
+          .expireHolds()
+          .catch((error: unknown) => logger.error({ err: error }, 'expiring holds failed'));
+      }, 60_000);
+      holds.unref();
       const address = app.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : config.httpPort;
       const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -64,6 +85,7 @@ export function registerServe(program: Command): void {
           `  API        ${base}/v1`,
           `  API docs   ${base}/docs`,
           `  health     ${base}/healthz   ${base}/readyz`,
+          `  terminals  ISO 8583 over TCP on ${config.host}:${isoPort} (TPDU 60…, see docs/protocol/)`,
           `  data       ${config.dataDir}`,
           `  database   ${database}`,
           loadedDemo ? '  demo data  loaded (test fixtures only: never for real money)' : '',
@@ -88,6 +110,8 @@ export function registerServe(program: Command): void {
         }, DRAIN_TIMEOUT_MS);
         timer.unref();
         try {
+          clearInterval(holds);
+          await host.close(DRAIN_TIMEOUT_MS / 2);
           await app.close();
           await platform.close();
           logger.info('stopped');

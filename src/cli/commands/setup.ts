@@ -36,10 +36,15 @@ export function registerSetup(program: Command): void {
     .action(async () => {
       await withPlatform('demo', async (platform) => {
         const result = await loadDemoData(platform);
+        const created =
+          result.accountsCreated +
+          result.merchantsCreated +
+          result.terminalsCreated +
+          result.testCardsCreated;
         console.log(
-          result.accountsCreated === 0
+          created === 0
             ? 'demo data already loaded: nothing changed'
-            : `demo data loaded: ${result.accountsCreated} accounts`,
+            : `demo data loaded: ${result.accountsCreated} accounts, ${result.merchantsCreated} merchants, ${result.terminalsCreated} terminals, ${result.testCardsCreated} test cards`,
         );
       });
     });
