@@ -116,7 +116,8 @@ export interface CardNetworkSimulator extends CardNetwork {
   /**
    * The issuer's answer to a message, once committed, with no timeout: `no_answer` for a card that
    * never answers, `late` for a late-approval card (call again with `late: true` when its time has
-   * come). A message the issuer could not record is answered 96 (nothing moved).
+   * come). A message the issuer could not record is answered 96 (nothing moved), or not at all when
+   * its commit's fate is unknown.
    */
   authorize(request: NetworkRequest, options?: { late?: boolean }): Promise<IssuerAnswer>;
   /** Applies a reversal, once committed; `false` when the issuer could not record it. */
@@ -252,10 +253,13 @@ export function createCardNetworkSimulator(deps: CardNetworkSimulatorDeps): Card
       case 'answer':
         return { kind: 'answer', outcome: toOutcome(result.outcome) };
       case 'failed':
-        return {
-          kind: 'answer',
-          outcome: { status: 'declined', responseCode: '96', reason: 'system_malfunction' },
-        };
+        // Surely nothing moved: 96. The commit's fate unknown: no answer (the caller times out and reverses).
+        return result.committed === 'no'
+          ? {
+              kind: 'answer',
+              outcome: { status: 'declined', responseCode: '96', reason: 'system_malfunction' },
+            }
+          : { kind: 'no_answer' };
       default:
         return result;
     }
