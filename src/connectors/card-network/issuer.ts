@@ -215,17 +215,17 @@ export class IssuerBatch {
    * processed (its behaviour no longer applies).
    */
   decideMessage(request: NetworkRequest, panHash: string, late: boolean): IssuerDecision {
-    const ref = referenceKey(request.acquirerCode, request.stan, request.rrn);
-    const existing = this.#byRef.get(ref);
     const card = this.#cards.get(panHash);
+    // A card's behaviour comes first: a no-answer card never answers, a late one always answers late.
+    if (!late && card?.row.behaviour === 'no_answer') return { kind: 'no_answer' };
+    if (!late && card?.row.behaviour === 'late_approval') return { kind: 'late' };
+    const existing = this.#byRef.get(referenceKey(request.acquirerCode, request.stan, request.rrn));
     if (existing !== undefined) return { kind: 'answer', outcome: this.#repeat(existing, request, card) };
     if (card === undefined) {
       const outcome = decline('14');
       this.#insert(this.#newRow(request, null, outcome));
       return { kind: 'answer', outcome };
     }
-    if (!late && card.row.behaviour === 'no_answer') return { kind: 'no_answer' };
-    if (!late && card.row.behaviour === 'late_approval') return { kind: 'late' };
     const row = this.#newRow(request, card.row.id, decline('96'));
     const outcome = this.#decide(request, card, row);
     if (outcome.status === 'declined') {

@@ -145,6 +145,12 @@ describe('test cards of docs/terminal-protocol.md', () => {
     await sim.idle();
     assert.equal(await available(card), 5_000_000n);
     assert.deepEqual(await sim.listAuthorizations(pan(card)), []);
+    // Reversed (remembered), and retransmitted: still no answer, still nothing moved.
+    const sale = request(card, 'sale', { pin: '123456' });
+    await sim.reverse({ original: sale, reason: 'timeout', attempt: 1 }, TIMEOUT);
+    const again = await sim.send(sale, { timeoutMs: 50 });
+    assert.equal(again.status === 'unknown' && again.cause, 'timeout');
+    assert.equal(await available(card), 5_000_000n);
   });
 
   it('6222021000000062 approves after the timeout: unknown/timeout, then the debit lands', async () => {
@@ -159,6 +165,12 @@ describe('test cards of docs/terminal-protocol.md', () => {
     assert.equal(await available(card), 5_000_000n - 5_000n, 'the late approval debited the card');
     const [row] = await sim.listAuthorizations(pan(card));
     assert.equal(row?.status, 'approved');
+    // A retransmission is answered late again, and debits nothing more.
+    const again = await sim.send(sale, { timeoutMs: 50 });
+    assert.equal(again.status === 'unknown' && again.cause, 'timeout');
+    await sim.idle();
+    assert.equal(await available(card), 5_000_000n - 5_000n);
+    assert.equal((await sim.listAuthorizations(pan(card))).length, 1);
     // The caller reverses it: the money comes back.
     assert.deepEqual(await sim.reverse({ original: sale, reason: 'timeout', attempt: 1 }, TIMEOUT), {
       status: 'acknowledged',
