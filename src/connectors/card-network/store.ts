@@ -14,18 +14,20 @@ import {
   workingCard,
 } from './issuer.ts';
 
-// Group commit for the simulated issuer. Messages that arrive while a batch is being written queue;
-// the next batch takes them all (up to maxBatch) and, in ONE transaction:
-//   1. locks the card rows of its messages, in id order (batches side by side never deadlock), and
-//      reads them: while it holds them, these rows are the truth for those cards;
-//   2. loads the authorizations its messages refer to (their own reference, for repeats and
-//      reversals seen first, the originals of voids, refunds and completions, and theirs);
-//   3. decides every message in memory, in arrival order (issuer.ts);
-//   4. writes the outcome in one statement: new authorizations, changed ones, reversal rows (each an
-//      INSERT … SELECT FROM unnest) and one UPDATE per touched card with its summed change;
-//   5. commits, and only then answers.
+// Group commit for the simulated issuer. Messages that arrive while batches are being written queue;
+// the next batch takes them all (up to maxBatch) and, in ONE transaction (three round trips):
+//   1. BEGIN and lock the card rows of its messages, in id order (batches side by side, from this
+//      process or another, never deadlock), reading them: while it holds them, they are the truth;
+//   2. when a message needs them (a reversal, a void, refund or completion), load the authorizations
+//      the messages refer to: their own references (repeats, reversals seen first), their originals
+//      and the originals' originals. A batch of plain messages skips this: a known reference then
+//      breaks the unique key on insert, and the batch is decided again with its references loaded;
+//   3. decide every message in memory, in arrival order (issuer.ts);
+//   4. write the outcome in one statement (new authorizations, changed ones, reversal rows, each an
+//      INSERT … SELECT FROM unnest, and one UPDATE per touched card with its summed change) sent
+//      with its COMMIT; only then answer.
 // A batch that fails before its commit wrote nothing: its messages are tried again one by one, so one
-// bad message fails alone. A failed COMMIT leaves the outcome unknown: those messages are not retried.
+// bad message fails alone. A connection lost at the write leaves the outcome unknown: not retried.
 
 export type MessageResult =
   | IssuerDecision
