@@ -13,8 +13,8 @@ import {
 import { Ledger } from './ledger/index.ts';
 import { loadMasterKey } from './master-key.ts';
 import { Merchants } from './merchants/index.ts';
-import { type CardNetwork, CardPayments, type PaymentSettings } from './payments/index.ts';
-import { businessDate, type Clock, systemClock } from './shared/clock.ts';
+import { type CardNetwork, CardPayments, localFields, type PaymentSettings } from './payments/index.ts';
+import { type Clock, systemClock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 import { Secret } from './shared/secret.ts';
 import type { MasterKey } from './shared/secrets.ts';
@@ -177,16 +177,8 @@ export async function startPlatform(options: StartOptions): Promise<Platform> {
       simulator,
       payments,
       now() {
-        const at = clock.now();
-        const parts = new Intl.DateTimeFormat('en-GB', {
-          timeZone: config.timeZone,
-          hour: '2-digit',
-          minute: '2-digit',
-          second: '2-digit',
-          hourCycle: 'h23',
-        }).format(at);
-        const date = businessDate(at, config.timeZone);
-        return { time: parts.replaceAll(':', ''), date: `${date.slice(5, 7)}${date.slice(8, 10)}` };
+        const { time, date } = localFields(clock.now(), config.timeZone);
+        return { time, date };
       },
       async readiness() {
         const checks: Record<string, { ok: boolean; detail?: string }> = {};

@@ -5,6 +5,7 @@ import {
   ecbDecrypt,
   ecbEncrypt,
   equalBytes,
+  hmacKeyOf,
   type KeyAlgorithm,
   type KeyHandle,
   type KeyUsage,
@@ -288,7 +289,7 @@ const PVV_PATTERN = /^[0-9A-F]{32}$/;
 
 function pvvOf(pinDigits: Buffer, pan: Pan, pvk: KeyHandle): Buffer {
   const panDigits = typeof pan === 'string' ? pan : pan.expose();
-  const hmac = createHmac('sha256', materialOf(pvk));
+  const hmac = createHmac('sha256', hmacKeyOf(pvk));
   hmac.update(PVV_CONTEXT);
   hmac.update(panDigits, 'ascii');
   hmac.update(PVV_CONTEXT.subarray(PVV_CONTEXT.length - 1));

@@ -5,7 +5,7 @@ import type { Clock } from '../shared/clock.ts';
 import { TillpointError } from '../shared/errors.ts';
 import { maskPan } from '../shared/redact.ts';
 import { Secret } from '../shared/secret.ts';
-import { type KeyHandle, materialOf } from './key-handle.ts';
+import { hmacKeyOf, type KeyHandle, materialOf } from './key-handle.ts';
 import type { KeyActor, KeyOwner, KeyStore } from './store.ts';
 
 // Card data protection (architecture.md, "Data rules"): a full PAN is never stored in clear. What is
@@ -142,7 +142,7 @@ class SoftwareCardVault implements CardVault {
         'Card data protection is not ready: await cardVault.ready() at start-up',
       );
     }
-    const panHash = createHmac('sha256', materialOf(hashKey.handle))
+    const panHash = createHmac('sha256', hmacKeyOf(hashKey.handle))
       .update(HASH_CONTEXT)
       .update(digits, 'ascii')
       .digest('hex');

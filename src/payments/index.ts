@@ -29,6 +29,7 @@ export {
   requestKey,
 } from './core.ts';
 export { cardOrganization, outcomeOfResponseCode, responseCodeOf } from './outcomes.ts';
+export { localFields } from './references.ts';
 export { CardPayments } from './service.ts';
 export type {
   BatchTotals,

@@ -79,7 +79,7 @@ export class PaymentRecorder {
   #queue: Waiting[] = [];
   #inFlight = 0;
 
-  constructor(deps: { db: Database; ledger: Ledger }, { maxBatch = 500, maxInFlight = 2 } = {}) {
+  constructor(deps: { db: Database; ledger: Ledger }, { maxBatch = 500, maxInFlight = 1 } = {}) {
     this.#db = deps.db;
     this.#ledger = deps.ledger;
     this.#maxBatch = maxBatch;

@@ -50,11 +50,18 @@ export function networkTrace(number: bigint): string {
 
 const partsFormatters = new Map<string, Intl.DateTimeFormat>();
 
+let lastSecond = Number.NaN;
+let lastZone = '';
+let lastFields = { date: '', time: '', businessDate: '' };
+
 /** Local date and time fields of an instant in a time zone: MMDD (13) and hhmmss (12), and YYYY-MM-DD. */
 export function localFields(
   at: Date,
   timeZone: string,
 ): { date: string; time: string; businessDate: string } {
+  // Formatting costs microseconds and a busy host asks thousands of times a second: once a second will do.
+  const second = Math.floor(at.getTime() / 1000);
+  if (second === lastSecond && timeZone === lastZone) return lastFields;
   let formatter = partsFormatters.get(timeZone);
   if (formatter === undefined) {
     formatter = new Intl.DateTimeFormat('en-CA', {
@@ -71,9 +78,12 @@ export function localFields(
   }
   const parts: Record<string, string> = {};
   for (const part of formatter.formatToParts(at)) parts[part.type] = part.value;
-  return {
+  lastSecond = second;
+  lastZone = timeZone;
+  lastFields = {
     date: `${parts['month']}${parts['day']}`,
     time: `${parts['hour']}${parts['minute']}${parts['second']}`,
     businessDate: `${parts['year']}-${parts['month']}-${parts['day']}`,
   };
+  return lastFields;
 }

@@ -1,0 +1,181 @@
+// npm run bench:host — the terminal host under load: a fresh embedded PostgreSQL (durable: fsync and
+// synchronous_commit on), the platform with the built-in card network, a bench merchant with N
+// terminals and many cards, and `tillpoint bench host` in a second process driving them over TCP
+// (sales with PIN and MAC by default). Prints the load generator's report, then checks that every
+// approved sale is recorded once with its ledger entry and that the trial balance is zero.
+//
+//   node bench/host.ts [--terminals 50] [--duration 30s] [--mix sale=100] [--cards 200]
+
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.ts';
+import { freePort, startEmbedded } from '../src/db/index.ts';
+import { loadDemoData } from '../src/demo/index.ts';
+import { createTerminalHost } from '../src/host/index.ts';
+import { ACQUIRER_CODE, startPlatform } from '../src/main.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { passesLuhn } from '../src/shared/redact.ts';
+import { Secret } from '../src/shared/secret.ts';
+
+const { values } = parseArgs({
+  options: {
+    terminals: { type: 'string', default: '50' },
+    duration: { type: 'string', default: '30s' },
+    warmup: { type: 'string', default: '3s' },
+    mix: { type: 'string', default: 'sale=100' },
+    cards: { type: 'string', default: '200' },
+  },
+});
+const terminalCount = Number(values.terminals);
+const cardCount = Number(values.cards);
+const BENCH_MERCHANT = '102314059990001';
+const logger = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
+
+/** Card numbers of the bench: 62220299 + 7 digits + a Luhn check digit. */
+function benchPans(count: number): string[] {
+  const pans: string[] = [];
+  for (let i = 0; pans.length < count; i++) {
+    const body = `62220299${String(i).padStart(7, '0')}`;
+    for (let check = 0; check <= 9; check++) {
+      if (passesLuhn(`${body}${check}`)) {
+        pans.push(`${body}${check}`);
+        break;
+      }
+    }
+  }
+  return pans;
+}
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'tillpoint-bench-host-'));
+chmodSync(scratch, 0o755);
+const server = await startEmbedded({ clusterDir: path.join(scratch, 'pg'), logger, settings: { max_connections: '200' } });
+const isoPort = await freePort();
+const config = loadConfig({
+  TILLPOINT_DATA_DIR: scratch,
+  DATABASE_URL: server.url,
+  TILLPOINT_ISO_PORT: String(isoPort),
+  LOG_LEVEL: 'warn',
+});
+const platform = await startPlatform({ config, logger, purpose: 'bench host', role: 'owner', poolSize: 40 });
+let exitCode = 0;
+try {
+  await loadDemoData(platform);
+  const actor = { type: 'system', id: 'bench' } as const;
+  for (const account of ['pending', 'payable']) {
+    await platform.ledger.openAccount(
+      { code: `merchant:${BENCH_MERCHANT}:${account}`, name: `bench merchant ${account}`, type: 'liability' },
+      actor,
+    );
+  }
+  await platform.merchants.create(
+    {
+      id: BENCH_MERCHANT,
+      name: '基准测试商户 bench merchant',
+      kind: 'enterprise',
+      singleLimitMinor: 10_000_000n,
+      operators: [{ code: '001', name: 'bench' }],
+    },
+    actor,
+  );
+  for (let i = 1; i <= terminalCount; i++) {
+    const id = `9${String(i).padStart(7, '0')}`;
+    const owner = { type: 'terminal', id } as const;
+    const tmk =
+      (await platform.keys.active(owner, 'tmk')) ??
+      (await platform.keys.importClear(
+        {
+          usage: 'tmk',
+          algorithm: '3des-2key',
+          owner,
+          material: new Secret(Buffer.from('0123456789ABCDEFFEDCBA9876543210', 'hex')),
+        },
+        actor,
+      ));
+    await platform.terminals.provision({ id, merchantId: BENCH_MERCHANT, algorithm: '3des', tmkKeyId: tmk.id }, actor);
+  }
+  const pans = benchPans(cardCount);
+  await platform.simulator!.addCards(
+    pans.map((pan) => ({
+      pan: new Secret(pan),
+      pin: new Secret('123456'),
+      kind: 'debit' as const,
+      balanceMinor: 10_000_000_000n,
+      perTransactionLimitMinor: 10_000_000n,
+    })),
+  );
+  const host = createTerminalHost({
+    db: platform.db,
+    terminals: platform.terminals,
+    merchants: platform.merchants,
+    payments: platform.payments,
+    logger,
+    acquirerCode: ACQUIRER_CODE,
+    now: () => platform.now(),
+  });
+  await host.listen(isoPort, '127.0.0.1');
+  platform.payments.reversals.start();
+
+  const version = (await platform.db.query('SHOW server_version')).rows[0] as { server_version: string };
+  const cpu = os.cpus()[0]?.model ?? 'cpu';
+  console.log(`host benchmark — ${cpu} × ${os.availableParallelism()}, Node ${process.version}, PostgreSQL ${version.server_version} (embedded, fsync on, synchronous_commit on)`);
+  console.log(`${terminalCount} terminals, ${cardCount} cards, mix ${values.mix}, ${values.duration} after a ${values.warmup} warm-up; load generator in its own process`);
+
+  const generator = spawn(
+    process.execPath,
+    [
+      'src/cli/main.ts',
+      'bench',
+      'host',
+      '--host',
+      `127.0.0.1:${isoPort}`,
+      '--terminals',
+      String(terminalCount),
+      '--duration',
+      values.duration!,
+      '--warmup',
+      values.warmup!,
+      '--mix',
+      values.mix!,
+      '--mid',
+      BENCH_MERCHANT,
+      '--cards',
+      pans.join(','),
+      '--no-state',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  const generatorExit = await new Promise<number>((resolve) => generator.on('exit', (code) => resolve(code ?? 1)));
+  if (generatorExit !== 0) exitCode = 1;
+
+  await host.close();
+  await platform.payments.reversals.runDue();
+  const counts = (
+    await platform.db.query<{ kind: string; status: string; n: number }>(
+      `SELECT kind, status, count(*)::int AS n FROM card_payments GROUP BY kind, status ORDER BY kind, status`,
+    )
+  ).rows;
+  const unbooked = (
+    await platform.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM card_payments p
+        WHERE p.kind = 'sale' AND p.status IN ('approved', 'voided')
+          AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.id = p.ledger_entry_id)`,
+    )
+  ).rows[0]!.n;
+  const integrity = await platform.ledger.verifyIntegrity();
+  const trial = await platform.ledger.trialBalance();
+  console.log('');
+  console.log(`recorded: ${counts.map((c) => `${c.kind}/${c.status} ${c.n}`).join(', ')}`);
+  console.log(
+    `checks: ${unbooked === 0 ? 'every approved sale has its ledger entry' : `${unbooked} approved sales WITHOUT a ledger entry`}; ledger ${integrity.ok ? 'sound' : 'NOT SOUND'}; trial balance difference ${trial.totals.map((t) => `${t.currency} ${t.differenceMinor}`).join(', ')}`,
+  );
+  if (unbooked !== 0 || !integrity.ok) exitCode = 1;
+} finally {
+  await platform.close();
+  await server.stop();
+  rmSync(scratch, { recursive: true, force: true });
+}
+execFileSync('true');
+process.exit(exitCode);
