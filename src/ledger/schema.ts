@@ -112,6 +112,13 @@ export const ledgerEntries = pgTable(
     createdTx: bigint('created_tx', { mode: 'bigint' })
       .notNull()
       .default(sql`(pg_current_xact_id()::text)::bigint`),
+    /**
+     * 1 for the kinds that have postings, null for releases: the target of a deferred foreign key to
+     * the entry's first posting, so that the database refuses, at commit, an entry without postings.
+     */
+    firstPostingLine: smallint('first_posting_line').generatedAlwaysAs(
+      sql`CASE WHEN kind IN ('void_pending', 'expire_pending') THEN NULL ELSE 1 END`,
+    ),
   },
   (t) => [
     unique('ledger_entries_id_tx').on(t.id, t.createdTx),

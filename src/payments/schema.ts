@@ -92,8 +92,8 @@ export const cardPayments = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    unique('card_payments_request').on(t.terminalId, t.merchantId, t.batchNo, t.trace, t.requestMti),
-    index('card_payments_batch').on(t.terminalId, t.batchNo),
+    // Also serves a batch's look-ups (terminal, batch): no index of its own.
+    unique('card_payments_request').on(t.terminalId, t.batchNo, t.trace, t.requestMti, t.merchantId),
     index('card_payments_rrn').on(t.rrn).where(sql`${t.rrn} IS NOT NULL`),
     index('card_payments_original').on(t.originalId).where(sql`${t.originalId} IS NOT NULL`),
     index('card_payments_holds')
