@@ -51,8 +51,9 @@ WITH new_entries AS (
    WHERE p.entry_id IN (SELECT id FROM new_entries)
   RETURNING account_id, side, amount, pending
 ), released AS (
+  -- = ANY (ARRAY(…)) keeps this an index look-up of the pending entries' postings, never a scan.
   SELECT q.account_id, q.side, q.amount FROM ledger_postings q
-   WHERE q.entry_id IN (SELECT pending_entry_id FROM new_entries WHERE pending_entry_id IS NOT NULL)
+   WHERE q.entry_id = ANY (ARRAY(SELECT pending_entry_id FROM new_entries WHERE pending_entry_id IS NOT NULL))
 ), deltas AS (
   SELECT account_id,
          sum(CASE WHEN side = 'debit' AND NOT pending THEN amount ELSE 0 END)::bigint AS debits_posted,
