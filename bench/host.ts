@@ -16,6 +16,7 @@ import { freePort, startEmbedded } from '../src/db/index.ts';
 import { loadDemoData } from '../src/demo/index.ts';
 import { createTerminalHost } from '../src/host/index.ts';
 import { ACQUIRER_CODE, startPlatform } from '../src/main.ts';
+import type { CardNetwork } from '../src/payments/index.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { passesLuhn } from '../src/shared/redact.ts';
 import { Secret } from '../src/shared/secret.ts';
@@ -27,6 +28,9 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3s' },
     mix: { type: 'string', default: 'sale=100' },
     cards: { type: 'string', default: '200' },
+    // `simulator` (the built-in card network, with its own durable tables) or `memory` (approves at
+    // once, writes nothing: the host alone).
+    network: { type: 'string', default: 'simulator' },
   },
 });
 const terminalCount = Number(values.terminals);
@@ -51,7 +55,11 @@ function benchPans(count: number): string[] {
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'tillpoint-bench-host-'));
 chmodSync(scratch, 0o755);
-const server = await startEmbedded({ clusterDir: path.join(scratch, 'pg'), logger, settings: { max_connections: '200' } });
+const server = await startEmbedded({
+  clusterDir: path.join(scratch, 'pg'),
+  logger,
+  settings: { max_connections: '200' },
+});
 const isoPort = await freePort();
 const config = loadConfig({
   TILLPOINT_DATA_DIR: scratch,
@@ -59,7 +67,24 @@ const config = loadConfig({
   TILLPOINT_ISO_PORT: String(isoPort),
   LOG_LEVEL: 'warn',
 });
-const platform = await startPlatform({ config, logger, purpose: 'bench host', role: 'owner', poolSize: 40 });
+let authCodes = 0;
+const memoryNetwork: CardNetwork = {
+  async send() {
+    return { status: 'approved', authCode: String(100000 + (authCodes++ % 899999)) };
+  },
+  async reverse() {
+    return { status: 'acknowledged' };
+  },
+  async close() {},
+};
+const platform = await startPlatform({
+  config,
+  logger,
+  purpose: 'bench host',
+  role: 'owner',
+  poolSize: 40,
+  ...(values.network === 'memory' ? { network: memoryNetwork } : {}),
+});
 let exitCode = 0;
 try {
   await loadDemoData(platform);
@@ -94,10 +119,13 @@ try {
         },
         actor,
       ));
-    await platform.terminals.provision({ id, merchantId: BENCH_MERCHANT, algorithm: '3des', tmkKeyId: tmk.id }, actor);
+    await platform.terminals.provision(
+      { id, merchantId: BENCH_MERCHANT, algorithm: '3des', tmkKeyId: tmk.id },
+      actor,
+    );
   }
   const pans = benchPans(cardCount);
-  await platform.simulator!.addCards(
+  await platform.simulator?.addCards(
     pans.map((pan) => ({
       pan: new Secret(pan),
       pin: new Secret('123456'),
@@ -120,8 +148,12 @@ try {
 
   const version = (await platform.db.query('SHOW server_version')).rows[0] as { server_version: string };
   const cpu = os.cpus()[0]?.model ?? 'cpu';
-  console.log(`host benchmark — ${cpu} × ${os.availableParallelism()}, Node ${process.version}, PostgreSQL ${version.server_version} (embedded, fsync on, synchronous_commit on)`);
-  console.log(`${terminalCount} terminals, ${cardCount} cards, mix ${values.mix}, ${values.duration} after a ${values.warmup} warm-up; load generator in its own process`);
+  console.log(
+    `host benchmark — ${cpu} × ${os.availableParallelism()}, Node ${process.version}, PostgreSQL ${version.server_version} (embedded, fsync on, synchronous_commit on)`,
+  );
+  console.log(
+    `${terminalCount} terminals, ${cardCount} cards, mix ${values.mix}, ${values.duration} after a ${values.warmup} warm-up, card network: ${values.network}; load generator in its own process`,
+  );
 
   const generator = spawn(
     process.execPath,
@@ -147,7 +179,9 @@ try {
     ],
     { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } },
   );
-  const generatorExit = await new Promise<number>((resolve) => generator.on('exit', (code) => resolve(code ?? 1)));
+  const generatorExit = await new Promise<number>((resolve) =>
+    generator.on('exit', (code) => resolve(code ?? 1)),
+  );
   if (generatorExit !== 0) exitCode = 1;
 
   await host.close();
@@ -164,9 +198,19 @@ try {
           AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.id = p.ledger_entry_id)`,
     )
   ).rows[0]!.n;
+  const inHost = (
+    await platform.db.query<{ p50: number; p99: number }>(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY elapsed_us) / 1000 AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY elapsed_us) / 1000 AS p99
+         FROM host_messages WHERE direction = 'out' AND mti = '0210'`,
+    )
+  ).rows[0]!;
   const integrity = await platform.ledger.verifyIntegrity();
   const trial = await platform.ledger.trialBalance();
   console.log('');
+  console.log(
+    `time inside the host per sale (journal): p50 ${Number(inHost.p50).toFixed(2)} ms, p99 ${Number(inHost.p99).toFixed(2)} ms`,
+  );
   console.log(`recorded: ${counts.map((c) => `${c.kind}/${c.status} ${c.n}`).join(', ')}`);
   console.log(
     `checks: ${unbooked === 0 ? 'every approved sale has its ledger entry' : `${unbooked} approved sales WITHOUT a ledger entry`}; ledger ${integrity.ok ? 'sound' : 'NOT SOUND'}; trial balance difference ${trial.totals.map((t) => `${t.currency} ${t.differenceMinor}`).join(', ')}`,

@@ -194,7 +194,7 @@ export async function startPlatform(options: StartOptions): Promise<Platform> {
         return { ready: Object.values(checks).every((check) => check.ok), checks };
       },
       async close() {
-        await payments.reversals.stop();
+        await payments.close();
         await platformNetwork.close();
         platformKeys.close();
         await database.close();

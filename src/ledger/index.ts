@@ -1,6 +1,6 @@
 // The ledger module: accounts, journal entries and postings. The only way money moves in Tillpoint.
 export { SYSTEM_ACTOR } from './accounts.ts';
-export { Ledger, type LedgerDeps, type PreparedEntry, type WriteOptions } from './ledger.ts';
+export { type Guard, Ledger, type LedgerDeps, type PreparedEntry, type WriteOptions } from './ledger.ts';
 export { normalSideOf } from './rules.ts';
 export type {
   Account,

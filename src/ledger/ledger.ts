@@ -32,7 +32,14 @@ import type {
   TrialBalance,
   VoidPendingInput,
 } from './types.ts';
-import { GroupCommitter, type PreparedEntry, writeEntries, writeEntry } from './writer.ts';
+import {
+  GroupCommitter,
+  type Guard,
+  type PreparedEntry,
+  writeEntries,
+  writeEntriesGuarded,
+  writeEntry,
+} from './writer.ts';
 
 export interface LedgerDeps {
   db: Database;
@@ -569,6 +576,19 @@ export class Ledger {
     return writeEntries(tx, entries, (db, key) => this.#loadByKey(db, key));
   }
 
+  /**
+   * Writes the caller's rows (the guard's statement) and the entries they vouch for in ONE statement
+   * — atomic on its own, one round trip — for group commits that need no explicit transaction. Only
+   * entries whose id the guard returns as `entry_id` are written; `guardKeys` are its `guard_key`s.
+   */
+  writeGuarded(
+    entries: readonly PreparedEntry[],
+    db: Queryable,
+    guard: Guard,
+  ): Promise<{ outcomes: Array<PostResult | TillpointError>; guardKeys: string[] }> {
+    return writeEntriesGuarded(db, entries, (q, key) => this.#loadByKey(q, key), guard);
+  }
+
   async #write(prepared: PreparedEntry, options: WriteOptions): Promise<PostResult> {
     if (options.tx !== undefined)
       return writeEntry(options.tx, prepared, (db, key) => this.#loadByKey(db, key));
@@ -697,4 +717,4 @@ export class Ledger {
   }
 }
 
-export type { AccountRef, PreparedEntry };
+export type { AccountRef, Guard, PreparedEntry };

@@ -35,12 +35,14 @@ export interface WriteOutcome {
 // the balances of the accounts touched — posted and pending amounts of the new postings, less what
 // the pending entries resolved by this batch had reserved. Balance rows are locked in account order,
 // so batches running side by side never deadlock on them.
-const INSERT_SQL = `
-WITH new_entries AS (
+const ENTRIES_SQL = `new_entries AS (
   INSERT INTO ledger_entries (id, idempotency_key, request_hash, kind, business_date, description, reference_type,
                               reference_id, pending_entry_id, reverses_entry_id, expires_at)
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[],
                        $8::text[], $9::uuid[], $10::uuid[], $11::timestamptz[])
+         AS u(id, idempotency_key, request_hash, kind, business_date, description, reference_type, reference_id,
+              pending_entry_id, reverses_entry_id, expires_at)
+   /*guard*/
   ON CONFLICT (idempotency_key) DO NOTHING
   RETURNING id, pending_entry_id, created_at
 ), new_postings AS (
@@ -78,8 +80,42 @@ WITH new_entries AS (
     FROM deltas d
    WHERE b.account_id = d.account_id AND b.account_id IN (SELECT account_id FROM locked)
   RETURNING 1
-)
+)`;
+
+const WRITE_SQL = `WITH ${ENTRIES_SQL.replace('/*guard*/', '')}
 SELECT id, created_at FROM new_entries`;
+
+/** The number of parameters the entries part uses ($1 … $19); a guard's come after. */
+const ENTRY_PARAMETERS = 19;
+
+/**
+ * A statement that runs first, in the same statement as the entries: it writes the caller's own
+ * rows (with $1, $2 … of its own) and returns `entry_id` (the entries it vouches for; only those
+ * are written) and `guard_key` (what it wrote, for the caller).
+ */
+export interface Guard {
+  /** A unique name, for the prepared statement. */
+  name: string;
+  sql: string;
+  values: unknown[];
+}
+
+const guardedSql = new Map<string, string>();
+
+function guardedWriteSql(guard: Guard): string {
+  let sql = guardedSql.get(guard.name);
+  if (sql === undefined) {
+    const renumbered = guard.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + ENTRY_PARAMETERS}`);
+    sql = `WITH guard AS (${renumbered}), ${ENTRIES_SQL.replace(
+      '/*guard*/',
+      'WHERE u.id IN (SELECT entry_id FROM guard WHERE entry_id IS NOT NULL)',
+    )}
+SELECT id, created_at, NULL::text AS guard_key FROM new_entries
+UNION ALL SELECT NULL, NULL, guard_key::text FROM guard`;
+    guardedSql.set(guard.name, sql);
+  }
+  return sql;
+}
 
 function toEntry(prepared: PreparedEntry, createdAt: Date): Entry {
   const pending = prepared.kind === 'pending';
@@ -123,6 +159,19 @@ export async function writeEntries(
   entries: readonly PreparedEntry[],
   loadByKey: LoadByKey,
 ): Promise<Array<WriteOutcome | TillpointError>> {
+  return (await writeEntriesGuarded(db, entries, loadByKey, undefined)).outcomes;
+}
+
+/**
+ * `writeEntries` with a guard: the caller's rows and the entries in ONE statement (so one round
+ * trip, atomic without an explicit transaction). Returns the guard's keys too.
+ */
+export async function writeEntriesGuarded(
+  db: Queryable,
+  entries: readonly PreparedEntry[],
+  loadByKey: LoadByKey,
+  guard: Guard | undefined,
+): Promise<{ outcomes: Array<WriteOutcome | TillpointError>; guardKeys: string[] }> {
   const e: unknown[][] = Array.from({ length: 11 }, () => []);
   const p: unknown[][] = Array.from({ length: 8 }, () => []);
   for (const entry of entries) {
@@ -149,14 +198,18 @@ export async function writeEntries(
       p[7]!.push(entry.businessDate);
     });
   }
-  let inserted: Map<string, Date>;
+  const inserted = new Map<string, Date>();
+  const guardKeys: string[] = [];
   try {
-    const result = await db.query<{ id: string; created_at: Date }>({
-      name: 'ledger_write_entries',
-      text: INSERT_SQL,
-      values: [...e, ...p],
-    });
-    inserted = new Map(result.rows.map((row) => [row.id, row.created_at]));
+    const result = await db.query<{ id: string | null; created_at: Date | null; guard_key?: string | null }>(
+      guard === undefined
+        ? { name: 'ledger_write_entries', text: WRITE_SQL, values: [...e, ...p] }
+        : { name: guard.name, text: guardedWriteSql(guard), values: [...e, ...p, ...guard.values] },
+    );
+    for (const row of result.rows) {
+      if (row.id !== null && row.created_at !== null) inserted.set(row.id, row.created_at);
+      else if (row.guard_key != null) guardKeys.push(row.guard_key);
+    }
   } catch (error) {
     throw ledgerErrorFromDatabase(error);
   }
@@ -179,7 +232,7 @@ export async function writeEntries(
           ),
     );
   }
-  return outcomes;
+  return { outcomes, guardKeys };
 }
 
 interface Waiting {

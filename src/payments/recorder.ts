@@ -1,6 +1,7 @@
-import { type Database, isRetryable, type Queryable, transaction } from '../db/index.ts';
+import type { PoolClient } from 'pg';
+import { type Database, isRetryable, type Queryable } from '../db/index.ts';
 import type { Ledger, PreparedEntry } from '../ledger/index.ts';
-import type { TillpointError } from '../shared/errors.ts';
+import { isTillpointError, type TillpointError } from '../shared/errors.ts';
 
 // Group commit for the requests that make up the volume — sales and balance inquiries, approved or
 // declined. The rows of the requests that arrive while a commit is in flight go together in the next
@@ -69,7 +70,7 @@ SELECT u.*, u.created_at FROM (
        issuer_code, balance_minor, request_hash, local_time, local_date, settlement_date, business_date,
        created_at, ledger_entry_id)
 ON CONFLICT (terminal_id, merchant_id, batch_no, trace, request_mti) DO NOTHING
-RETURNING id`;
+RETURNING id AS guard_key, ledger_entry_id AS entry_id`;
 
 export class PaymentRecorder {
   readonly #db: Database;
@@ -78,6 +79,7 @@ export class PaymentRecorder {
   readonly #maxInFlight: number;
   #queue: Waiting[] = [];
   #inFlight = 0;
+  #client: PoolClient | undefined;
 
   constructor(deps: { db: Database; ledger: Ledger }, { maxBatch = 500, maxInFlight = 1 } = {}) {
     this.#db = deps.db;
@@ -139,6 +141,11 @@ export class PaymentRecorder {
     }
   }
 
+  /**
+   * One statement, on the recorder's own connection, without an explicit transaction (a statement
+   * is atomic): the payments and, as the ledger writes them behind its guard, the entries of those
+   * that were new. One round trip per batch.
+   */
   async #writeBatch(items: readonly RecordItem[]): Promise<RecordOutcome[]> {
     const columns: unknown[][] = Array.from({ length: 27 }, () => []);
     for (const { row } of items) {
@@ -173,29 +180,41 @@ export class PaymentRecorder {
       ];
       for (let i = 0; i < values.length; i++) columns[i]!.push(values[i]);
     }
-    return transaction(
-      this.#db,
-      async (tx) => {
-        const inserted = await tx.query<{ id: string }>({
-          name: 'payments_record_batch',
-          text: INSERT_PAYMENTS,
-          values: columns,
-        });
-        const recorded = new Set(inserted.rows.map((r) => r.id));
-        const entries = items
-          .filter((item) => item.entry !== undefined && recorded.has(item.row.id))
-          .map((item) => item.entry!);
-        if (entries.length > 0) {
-          const results = await this.#ledger.writePrepared(entries, tx);
-          const failed = results.find((result): result is TillpointError => result instanceof Error);
-          if (failed !== undefined) throw failed;
-        }
-        return items.map(
-          (item): RecordOutcome => ({ status: recorded.has(item.row.id) ? 'recorded' : 'conflict' }),
-        );
-      },
-      { maxAttempts: 1 },
-    );
+    const entries = items.filter((item) => item.entry !== undefined).map((item) => item.entry!);
+    const client = await this.#connection();
+    try {
+      const { outcomes, guardKeys } = await this.#ledger.writeGuarded(entries, client, {
+        name: 'payments_record_batch',
+        sql: INSERT_PAYMENTS,
+        values: columns,
+      });
+      const failed = outcomes.find((result): result is TillpointError => result instanceof Error);
+      if (failed !== undefined) throw failed;
+      const recorded = new Set(guardKeys);
+      return items.map(
+        (item): RecordOutcome => ({ status: recorded.has(item.row.id) ? 'recorded' : 'conflict' }),
+      );
+    } catch (error) {
+      if (!isTillpointError(error)) this.#dropConnection();
+      throw error;
+    }
+  }
+
+  /** The recorder's own connection: taken once, not per batch (acquiring one costs a turn of the event loop). */
+  async #connection(): Promise<PoolClient> {
+    this.#client ??= await this.#db.pool.connect();
+    return this.#client;
+  }
+
+  #dropConnection(): void {
+    this.#client?.release(true);
+    this.#client = undefined;
+  }
+
+  /** Gives the connection back (server shutdown). */
+  close(): void {
+    this.#client?.release();
+    this.#client = undefined;
   }
 }
 

@@ -90,6 +90,12 @@ export class CardPayments {
     return uploadEnd(this.#core, request);
   }
 
+  /** Stops the reversal sender and gives back the connection of the group commit. */
+  async close(): Promise<void> {
+    await this.#core.reversals.stop();
+    this.#recorder.close();
+  }
+
   /** Releases lapsed pre-authorization holds; run periodically by the server. */
   expireHolds(limit?: number): Promise<number> {
     return expireHolds(this.#core, limit);
