@@ -208,6 +208,13 @@ try {
   const integrity = await platform.ledger.verifyIntegrity();
   const trial = await platform.ledger.trialBalance();
   console.log('');
+  if (platform.simulator !== undefined) {
+    const stats = platform.simulator.stats;
+    const per = (ms: number) => (ms / Math.max(1, stats.batches)).toFixed(2);
+    console.log(
+      `card network simulator: ${stats.batches} batches of ${(stats.jobs / Math.max(1, stats.batches)).toFixed(1)} messages on average; ms per batch: lock ${per(stats.ms.lock)}, load ${per(stats.ms.load)}, decide ${per(stats.ms.decide)}, write+commit ${per(stats.ms.write)}`,
+    );
+  }
   console.log(
     `time inside the host per sale (journal): p50 ${Number(inHost.p50).toFixed(2)} ms, p99 ${Number(inHost.p99).toFixed(2)} ms`,
   );

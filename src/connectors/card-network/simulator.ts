@@ -581,6 +581,7 @@ export function createCardNetworkSimulator(deps: CardNetworkSimulatorDeps): Card
       lateTimers.clear();
       for (const deadline of [...deadlines]) deadline.fireNow();
       await store.idle();
+      store.releaseConnections();
     },
   };
   return simulator;
