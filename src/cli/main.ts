@@ -4,6 +4,7 @@ import { registerAudit } from './commands/audit.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerLedger } from './commands/ledger.ts';
+import { registerProvisioning } from './commands/provision.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSetup } from './commands/setup.ts';
 import { registerTerminal } from './commands/terminal.ts';
@@ -20,6 +21,7 @@ const program = new Command('tillpoint')
 registerServe(program);
 registerSetup(program);
 registerLedger(program);
+registerProvisioning(program);
 registerAudit(program);
 registerTerminal(program);
 registerBench(program);
