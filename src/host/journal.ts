@@ -1,4 +1,4 @@
-import type { Database } from '../db/index.ts';
+import { arrayLiteral, type Database } from '../db/index.ts';
 import type { Logger } from '../shared/logger.ts';
 
 // The message journal's writer. Rows are gathered and written in batches (one INSERT … unnest per
@@ -64,7 +64,8 @@ export class Journal {
   }
 
   async #write(rows: Array<JournalRecord & { at: Date }>): Promise<void> {
-    const column = <T>(pick: (row: JournalRecord & { at: Date }) => T) => rows.map(pick);
+    const column = (pick: (row: JournalRecord & { at: Date }) => string | number | Date | null) =>
+      arrayLiteral(rows.map(pick));
     try {
       await this.#db.query({
         name: 'host_journal_insert',

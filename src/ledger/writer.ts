@@ -1,4 +1,4 @@
-import { type Database, isRetryable, type Queryable } from '../db/index.ts';
+import { arrayLiteral, type Database, isRetryable, type Queryable } from '../db/index.ts';
 import { assert } from '../shared/assert.ts';
 import { TillpointError } from '../shared/errors.ts';
 import { ledgerErrorFromDatabase } from './db-errors.ts';
@@ -172,8 +172,8 @@ export async function writeEntriesGuarded(
   loadByKey: LoadByKey,
   guard: Guard | undefined,
 ): Promise<{ outcomes: Array<WriteOutcome | TillpointError>; guardKeys: string[] }> {
-  const e: unknown[][] = Array.from({ length: 11 }, () => []);
-  const p: unknown[][] = Array.from({ length: 8 }, () => []);
+  const e: Array<Array<string | number | boolean | Date | null>> = Array.from({ length: 11 }, () => []);
+  const p: Array<Array<string | number | boolean | Date | null>> = Array.from({ length: 8 }, () => []);
   for (const entry of entries) {
     e[0]!.push(entry.id);
     e[1]!.push(entry.idempotencyKey);
@@ -203,8 +203,16 @@ export async function writeEntriesGuarded(
   try {
     const result = await db.query<{ id: string | null; created_at: Date | null; guard_key?: string | null }>(
       guard === undefined
-        ? { name: 'ledger_write_entries', text: WRITE_SQL, values: [...e, ...p] }
-        : { name: guard.name, text: guardedWriteSql(guard), values: [...e, ...p, ...guard.values] },
+        ? {
+            name: 'ledger_write_entries',
+            text: WRITE_SQL,
+            values: [...e.map(arrayLiteral), ...p.map(arrayLiteral)],
+          }
+        : {
+            name: guard.name,
+            text: guardedWriteSql(guard),
+            values: [...e.map(arrayLiteral), ...p.map(arrayLiteral), ...guard.values],
+          },
     );
     for (const row of result.rows) {
       if (row.id !== null && row.created_at !== null) inserted.set(row.id, row.created_at);

@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { type Database, isRetryable, type Queryable } from '../db/index.ts';
+import { arrayLiteral, type Database, isRetryable, type Queryable } from '../db/index.ts';
 import type { Ledger, PreparedEntry } from '../ledger/index.ts';
 import { isTillpointError, type TillpointError } from '../shared/errors.ts';
 
@@ -147,7 +147,7 @@ export class PaymentRecorder {
    * that were new. One round trip per batch.
    */
   async #writeBatch(items: readonly RecordItem[]): Promise<RecordOutcome[]> {
-    const columns: unknown[][] = Array.from({ length: 27 }, () => []);
+    const columns: Array<Array<string | number | Date | null>> = Array.from({ length: 27 }, () => []);
     for (const { row } of items) {
       const values = [
         row.id,
@@ -178,7 +178,7 @@ export class PaymentRecorder {
         row.createdAt,
         row.ledgerEntryId,
       ];
-      for (let i = 0; i < values.length; i++) columns[i]!.push(values[i]);
+      for (let i = 0; i < values.length; i++) columns[i]!.push(values[i] ?? null);
     }
     const entries = items.filter((item) => item.entry !== undefined).map((item) => item.entry!);
     const client = await this.#connection();
@@ -186,7 +186,7 @@ export class PaymentRecorder {
       const { outcomes, guardKeys } = await this.#ledger.writeGuarded(entries, client, {
         name: 'payments_record_batch',
         sql: INSERT_PAYMENTS,
-        values: columns,
+        values: columns.map(arrayLiteral),
       });
       const failed = outcomes.find((result): result is TillpointError => result instanceof Error);
       if (failed !== undefined) throw failed;
