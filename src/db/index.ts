@@ -10,6 +10,7 @@ export {
 } from './database.ts';
 export { ensureDataDir, lockDataDir, readLock } from './datadir.ts';
 export { type EmbeddedServer, freePort, startEmbedded } from './embedded.ts';
+export { ConnectionKeeper } from './keeper.ts';
 export { MIGRATIONS_FOLDER, migrate, pendingMigrations } from './migrate.ts';
 export { clusterDirOf, type OpenedDatabase, openDatabase } from './open.ts';
 export { isRetryable, type TransactionOptions, type Tx, transaction } from './transaction.ts';

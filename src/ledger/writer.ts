@@ -1,4 +1,5 @@
-import { arrayLiteral, type Database, isRetryable, type Queryable } from '../db/index.ts';
+import type { PoolClient } from 'pg';
+import { arrayLiteral, ConnectionKeeper, type Database, isRetryable, type Queryable } from '../db/index.ts';
 import { assert } from '../shared/assert.ts';
 import { TillpointError } from '../shared/errors.ts';
 import { ledgerErrorFromDatabase } from './db-errors.ts';
@@ -255,10 +256,10 @@ interface Waiting {
  * written one by one, so one bad entry (an overdraft, a conflicting key) fails alone.
  */
 export class GroupCommitter {
-  readonly #db: Database;
   readonly #loadByKey: LoadByKey;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
+  readonly #connections: ConnectionKeeper;
   #queue: Waiting[] = [];
   #inFlight = 0;
 
@@ -267,10 +268,10 @@ export class GroupCommitter {
    * works on one while the next is being gathered; their balance rows are locked in account order.
    */
   constructor(db: Database, loadByKey: LoadByKey, { maxBatch = 200, maxInFlight = 2 } = {}) {
-    this.#db = db;
     this.#loadByKey = loadByKey;
     this.#maxBatch = maxBatch;
     this.#maxInFlight = maxInFlight;
+    this.#connections = new ConnectionKeeper(db, { max: maxInFlight });
   }
 
   write(entry: PreparedEntry): Promise<WriteOutcome> {
@@ -312,10 +313,12 @@ export class GroupCommitter {
     if (batch.length > 1) {
       try {
         const outcomes = await this.#withRetry(() =>
-          writeEntries(
-            this.#db,
-            batch.map((w) => w.entry),
-            this.#loadByKey,
+          this.#onConnection((client) =>
+            writeEntries(
+              client,
+              batch.map((w) => w.entry),
+              this.#loadByKey,
+            ),
           ),
         );
         batch.forEach((waiting, i) => {
@@ -329,12 +332,26 @@ export class GroupCommitter {
     for (const waiting of batch) {
       try {
         const [outcome] = await this.#withRetry(() =>
-          writeEntries(this.#db, [waiting.entry], this.#loadByKey),
+          this.#onConnection((client) => writeEntries(client, [waiting.entry], this.#loadByKey)),
         );
         settle(waiting, outcome!);
       } catch (error) {
         waiting.reject(error);
       }
+    }
+  }
+
+  /** Runs `write` on a kept connection (one statement: atomic without an explicit transaction). */
+  async #onConnection<T>(write: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connections.take();
+    let healthy = true;
+    try {
+      return await write(client);
+    } catch (error) {
+      healthy = error instanceof TillpointError || typeof (error as { code?: unknown }).code === 'string';
+      throw error;
+    } finally {
+      this.#connections.give(client, healthy);
     }
   }
 

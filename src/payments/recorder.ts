@@ -1,5 +1,4 @@
-import type { PoolClient } from 'pg';
-import { arrayLiteral, type Database, isRetryable, type Queryable } from '../db/index.ts';
+import { arrayLiteral, ConnectionKeeper, type Database, isRetryable, type Queryable } from '../db/index.ts';
 import type { Ledger, PreparedEntry } from '../ledger/index.ts';
 import { isTillpointError, type TillpointError } from '../shared/errors.ts';
 
@@ -73,19 +72,18 @@ ON CONFLICT (terminal_id, merchant_id, batch_no, trace, request_mti) DO NOTHING
 RETURNING id AS guard_key, ledger_entry_id AS entry_id`;
 
 export class PaymentRecorder {
-  readonly #db: Database;
   readonly #ledger: Ledger;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
   #queue: Waiting[] = [];
   #inFlight = 0;
-  #client: PoolClient | undefined;
+  readonly #connections: ConnectionKeeper;
 
   constructor(deps: { db: Database; ledger: Ledger }, { maxBatch = 500, maxInFlight = 1 } = {}) {
-    this.#db = deps.db;
     this.#ledger = deps.ledger;
     this.#maxBatch = maxBatch;
     this.#maxInFlight = maxInFlight;
+    this.#connections = new ConnectionKeeper(deps.db, { max: maxInFlight });
   }
 
   record(item: RecordItem): Promise<RecordOutcome> {
@@ -181,7 +179,8 @@ export class PaymentRecorder {
       for (let i = 0; i < values.length; i++) columns[i]!.push(values[i] ?? null);
     }
     const entries = items.filter((item) => item.entry !== undefined).map((item) => item.entry!);
-    const client = await this.#connection();
+    const client = await this.#connections.take();
+    let healthy = true;
     try {
       const { outcomes, guardKeys } = await this.#ledger.writeGuarded(entries, client, {
         name: 'payments_record_batch',
@@ -195,26 +194,17 @@ export class PaymentRecorder {
         (item): RecordOutcome => ({ status: recorded.has(item.row.id) ? 'recorded' : 'conflict' }),
       );
     } catch (error) {
-      if (!isTillpointError(error)) this.#dropConnection();
+      // A server's error leaves the connection usable; anything else (a lost socket) does not.
+      healthy = isTillpointError(error) || typeof (error as { code?: unknown }).code === 'string';
       throw error;
+    } finally {
+      this.#connections.give(client, healthy);
     }
   }
 
-  /** The recorder's own connection: taken once, not per batch (acquiring one costs a turn of the event loop). */
-  async #connection(): Promise<PoolClient> {
-    this.#client ??= await this.#db.pool.connect();
-    return this.#client;
-  }
-
-  #dropConnection(): void {
-    this.#client?.release(true);
-    this.#client = undefined;
-  }
-
-  /** Gives the connection back (server shutdown). */
+  /** Gives the kept connection back (server shutdown). */
   close(): void {
-    this.#client?.release();
-    this.#client = undefined;
+    this.#connections.releaseAll();
   }
 }
 
