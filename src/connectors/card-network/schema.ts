@@ -53,6 +53,12 @@ export const cardNetworkSimCards = pgTable(
     pinTriesDate: date('pin_tries_date', { mode: 'string' }),
     /** Wrong PINs in a row on pin_tries_date; 3 blocks PIN transactions (75) until the day ends. */
     pinWrongCount: smallint('pin_wrong_count').notNull().default(0),
+    /**
+     * A token that every write of the row changes to a value never used before (the simulator writes
+     * a random one; a trigger draws one for any UPDATE that leaves it as it was). The simulator's card
+     * cache trusts a remembered row only while its version is still the one in the table.
+     */
+    version: bigint('version', { mode: 'bigint' }).notNull().default(sql`0`),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },

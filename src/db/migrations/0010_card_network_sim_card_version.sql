@@ -1,0 +1,1 @@
+ALTER TABLE "card_network_sim_cards" ADD COLUMN "version" bigint DEFAULT 0 NOT NULL;
