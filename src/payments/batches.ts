@@ -198,8 +198,12 @@ export async function uploadEnd(
   const status = await terminals.batchStatus(request.terminal.id, request.batchNo);
   if (status === 'closed') return { outcome: 'approved', exceptions: 0 }; // a retransmitted end
   if (status !== 'uploading') return { outcome: 'invalid_transaction', exceptions: 0 };
+  // The upload carries the debits (sales and completions in force): its detail layout has no type,
+  // and refunds, taken online as 0220 advices, are not uploaded.
   const host = new Map(
-    (await countingPayments(core, request.terminal.id, request.batchNo)).map((p) => [p.trace, p]),
+    (await countingPayments(core, request.terminal.id, request.batchNo))
+      .filter((p) => p.kind !== 'refund')
+      .map((p) => [p.trace, p]),
   );
   const uploaded = await core.deps.db.query<{ trace: string; amount_minor: bigint }>(
     'SELECT trace, amount_minor FROM batch_upload_lines WHERE terminal_id = $1 AND batch_no = $2',
