@@ -579,13 +579,14 @@ export class Ledger {
   /**
    * Writes the caller's rows (the guard's statement) and the entries they vouch for in ONE statement
    * — atomic on its own, one round trip — for group commits that need no explicit transaction. Only
-   * entries whose id the guard returns as `entry_id` are written; `guardKeys` are its `guard_key`s.
+   * entries whose id the guard returns as `entry_id` are written (the others' slots are null);
+   * `guardKeys` are its `guard_key`s.
    */
   writeGuarded(
     entries: readonly PreparedEntry[],
     db: Queryable,
     guard: Guard,
-  ): Promise<{ outcomes: Array<PostResult | TillpointError>; guardKeys: string[] }> {
+  ): Promise<{ outcomes: Array<PostResult | TillpointError | null>; guardKeys: string[] }> {
     return writeEntriesGuarded(db, entries, (q, key) => this.#loadByKey(q, key), guard);
   }
 

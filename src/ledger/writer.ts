@@ -111,8 +111,8 @@ function guardedWriteSql(guard: Guard): string {
       '/*guard*/',
       'WHERE u.id IN (SELECT entry_id FROM guard WHERE entry_id IS NOT NULL)',
     )}
-SELECT id, created_at, NULL::text AS guard_key FROM new_entries
-UNION ALL SELECT NULL, NULL, guard_key::text FROM guard`;
+SELECT id, created_at, NULL::text AS guard_key, NULL::uuid AS admitted FROM new_entries
+UNION ALL SELECT NULL, NULL, guard_key::text, entry_id FROM guard`;
     guardedSql.set(guard.name, sql);
   }
   return sql;
@@ -160,7 +160,11 @@ export async function writeEntries(
   entries: readonly PreparedEntry[],
   loadByKey: LoadByKey,
 ): Promise<Array<WriteOutcome | TillpointError>> {
-  return (await writeEntriesGuarded(db, entries, loadByKey, undefined)).outcomes;
+  const { outcomes } = await writeEntriesGuarded(db, entries, loadByKey, undefined);
+  return outcomes.map((outcome) => {
+    assert(outcome !== null, 'without a guard every entry has an outcome');
+    return outcome;
+  });
 }
 
 /**
@@ -172,7 +176,7 @@ export async function writeEntriesGuarded(
   entries: readonly PreparedEntry[],
   loadByKey: LoadByKey,
   guard: Guard | undefined,
-): Promise<{ outcomes: Array<WriteOutcome | TillpointError>; guardKeys: string[] }> {
+): Promise<{ outcomes: Array<WriteOutcome | TillpointError | null>; guardKeys: string[] }> {
   const e: Array<Array<string | number | boolean | Date | null>> = Array.from({ length: 11 }, () => []);
   const p: Array<Array<string | number | boolean | Date | null>> = Array.from({ length: 8 }, () => []);
   for (const entry of entries) {
@@ -201,8 +205,15 @@ export async function writeEntriesGuarded(
   }
   const inserted = new Map<string, Date>();
   const guardKeys: string[] = [];
+  /** With a guard: the entries it vouched for (the others were not to be written at all). */
+  const admitted = new Set<string>();
   try {
-    const result = await db.query<{ id: string | null; created_at: Date | null; guard_key?: string | null }>(
+    const result = await db.query<{
+      id: string | null;
+      created_at: Date | null;
+      guard_key?: string | null;
+      admitted?: string | null;
+    }>(
       guard === undefined
         ? {
             name: 'ledger_write_entries',
@@ -217,16 +228,23 @@ export async function writeEntriesGuarded(
     );
     for (const row of result.rows) {
       if (row.id !== null && row.created_at !== null) inserted.set(row.id, row.created_at);
-      else if (row.guard_key != null) guardKeys.push(row.guard_key);
+      else if (row.guard_key != null) {
+        guardKeys.push(row.guard_key);
+        if (row.admitted != null) admitted.add(row.admitted);
+      }
     }
   } catch (error) {
     throw ledgerErrorFromDatabase(error);
   }
-  const outcomes: Array<WriteOutcome | TillpointError> = [];
+  const outcomes: Array<WriteOutcome | TillpointError | null> = [];
   for (const entry of entries) {
     const createdAt = inserted.get(entry.id);
     if (createdAt !== undefined) {
       outcomes.push({ entry: toEntry(entry, createdAt), created: true });
+      continue;
+    }
+    if (guard !== undefined && !admitted.has(entry.id)) {
+      outcomes.push(null); // the guard did not vouch for it (its own row was already there)
       continue;
     }
     const existing = await loadByKey(db, entry.idempotencyKey);
@@ -267,7 +285,7 @@ export class GroupCommitter {
    * `maxInFlight` batches may be written at once (on their own connections), so that the database
    * works on one while the next is being gathered; their balance rows are locked in account order.
    */
-  constructor(db: Database, loadByKey: LoadByKey, { maxBatch = 200, maxInFlight = 2 } = {}) {
+  constructor(db: Database, loadByKey: LoadByKey, { maxBatch = 200, maxInFlight = 4 } = {}) {
     this.#loadByKey = loadByKey;
     this.#maxBatch = maxBatch;
     this.#maxInFlight = maxInFlight;
