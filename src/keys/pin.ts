@@ -9,7 +9,6 @@ import {
   type KeyAlgorithm,
   type KeyHandle,
   type KeyUsage,
-  materialOf,
   requireAlgorithm,
   requireUsage,
   wipe,

@@ -12,7 +12,7 @@ import type { Terminals } from '../terminals/index.ts';
 import type { CardNetwork, NetworkOutcome, NetworkRequest, NetworkReversal } from './card-network.ts';
 import { cardOrganization, outcomeOfNetworkCode, outcomeOfResponseCode, responseCodeOf } from './outcomes.ts';
 import type { PaymentRow } from './recorder.ts';
-import { localFields, networkTrace, References, retrievalReference } from './references.ts';
+import { localFields, networkReferences } from './references.ts';
 import { ReversalQueue } from './reversals.ts';
 import type {
   CardRequest,
@@ -183,14 +183,12 @@ export function contentHash(parts: ReadonlyArray<string | number | bigint | unde
 export class PaymentsCore {
   readonly deps: PaymentsDeps;
   readonly settings: PaymentSettings;
-  readonly references: References;
   readonly reversals: ReversalQueue;
   readonly log: Logger;
 
   constructor(deps: PaymentsDeps) {
     this.deps = deps;
     this.settings = { ...DEFAULT_SETTINGS, ...deps.settings };
-    this.references = new References(deps.db);
     this.reversals = new ReversalQueue(this);
     this.log = deps.logger.child({ component: 'payments' });
   }
@@ -320,9 +318,22 @@ export class PaymentsCore {
     };
   }
 
-  async allocateReferences(businessDate: string): Promise<{ rrn: string; stan: string }> {
-    const number = await this.references.next();
-    return { rrn: retrievalReference(businessDate, number), stan: networkTrace(number) };
+  /** The request's references towards the network (derived from its key: see references.ts). */
+  referencesOf(
+    request: { terminal: { id: string }; merchant: { id: string }; batchNo: number; trace: string },
+    mti: string,
+  ): {
+    rrn: string;
+    stan: string;
+  } {
+    return networkReferences({
+      acquirerCode: this.settings.acquirerCode,
+      terminalId: request.terminal.id,
+      merchantId: request.merchant.id,
+      batchNo: request.batchNo,
+      trace: request.trace,
+      mti,
+    });
   }
 
   /**

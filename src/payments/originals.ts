@@ -285,7 +285,7 @@ function originalReference(original: PaymentRecordRow): OriginalReference {
 
 async function run(core: PaymentsCore, request: CardRequest, flow: Flow): Promise<CardResult> {
   const when = core.now();
-  const refs = await core.allocateReferences(when.businessDate);
+  const refs = core.referencesOf(request, request.requestMti);
   const row = core.newRow(request, 'approved', 'approved', when, refs);
   const found = await flow.find(core, request);
   const original = typeof found === 'string' ? undefined : found;
@@ -322,14 +322,16 @@ async function run(core: PaymentsCore, request: CardRequest, flow: Flow): Promis
       replayed: false,
     };
   } catch (error) {
-    // Whatever stopped the record, the network approved: take it back.
+    // The request's key was taken (a retransmission): the network saw the same message, answered as
+    // before; nothing to take back.
+    if (error instanceof Conflict) return core.answerExisting(request);
+    // Anything else stopped the record after the network approved: take it back.
     core.reversalsOwed(request, networkRequest!, 'host_failure');
     if (error instanceof StateChanged) {
       row.status = 'declined';
       row.responseCode = responseCodeOf(error.outcome);
       return recordPlain(core, request, row, error.outcome, original.id);
     }
-    if (error instanceof Conflict) return core.answerExisting(request);
     core.log.error({ err: error, paymentId: row.id }, 'a payment on an original could not be recorded');
     return core.transient(request, 'system_error');
   }

@@ -1,51 +1,34 @@
-import type { Database } from '../db/index.ts';
+import { createHash } from 'node:crypto';
 
-// References this host gives: retrieval reference numbers (field 37, 12 digits: the last digit of the
-// year, the day of the year, then 8 digits of a database sequence) and system trace audit numbers
-// towards the network (6 digits of the same sequence). The sequence hands out blocks of 1,000, so a
-// node asks the database once per 1,000 payments and no two nodes ever give the same reference.
+// The references this host gives a request towards the card network — its retrieval reference
+// number (field 37, 12 digits) and its system trace audit number there (6 digits) — are derived from
+// the request's own key (acquirer, terminal, merchant, batch, trace, MTI), not drawn from a counter. So they are the same whenever the same request is handled: a
+// retransmission after a restart reaches the network as the same message (which answers it as it
+// did, moving no money twice), and a terminal's reversal of a request the host never recorded (it
+// crashed between the network's answer and its commit) can still name that request to the network.
 
-const BLOCK = 1000n;
+const RRN_SPACE = 10n ** 12n;
 
-export class References {
-  readonly #db: Database;
-  #next = 0n;
-  #end = 0n;
-  #refill: Promise<void> | undefined;
-
-  constructor(db: Database) {
-    this.#db = db;
-  }
-
-  /** A fresh number, unique across nodes. */
-  async next(): Promise<bigint> {
-    while (this.#next >= this.#end) {
-      this.#refill ??= this.#db
-        .query<{ start: bigint }>("SELECT nextval('payment_reference_seq') AS start")
-        .then((result) => {
-          this.#next = result.rows[0]!.start;
-          this.#end = this.#next + BLOCK;
-        })
-        .finally(() => {
-          this.#refill = undefined;
-        });
-      await this.#refill;
-    }
-    return this.#next++;
-  }
+export interface RequestKey {
+  acquirerCode: string;
+  terminalId: string;
+  merchantId: string;
+  batchNo: number;
+  trace: string;
+  /** The request's MTI (0100, 0200, 0220): a reversal names its original's. */
+  mti: string;
 }
 
-/** Field 37: `YDDD` of the business date, then 8 digits of the number. */
-export function retrievalReference(businessDate: string, number: bigint): string {
-  const year = businessDate.slice(3, 4);
-  const start = Date.UTC(Number(businessDate.slice(0, 4)), 0, 1);
-  const day = Math.floor((Date.parse(`${businessDate}T00:00:00Z`) - start) / 86_400_000) + 1;
-  return `${year}${String(day).padStart(3, '0')}${String(number % 100_000_000n).padStart(8, '0')}`;
-}
-
-/** A system trace audit number towards the network (field 11 there). */
-export function networkTrace(number: bigint): string {
-  return String((number % 999_999n) + 1n).padStart(6, '0');
+export function networkReferences(key: RequestKey): { rrn: string; stan: string } {
+  const digest = createHash('sha256')
+    .update(
+      `tillpoint-network-reference\0${key.acquirerCode}\0${key.terminalId}\0${key.merchantId}\0${key.batchNo}\0${key.trace}\0${key.mti}`,
+    )
+    .digest();
+  // The two together name a request to the network: one chance in 10^18 that two requests share them.
+  const rrn = (digest.readBigUInt64BE(0) % RRN_SPACE).toString().padStart(12, '0');
+  const stan = String((digest.readUInt32BE(8) % 999_999) + 1).padStart(6, '0');
+  return { rrn, stan };
 }
 
 const partsFormatters = new Map<string, Intl.DateTimeFormat>();

@@ -1,4 +1,5 @@
 import { type Tx, transaction } from '../db/index.ts';
+import { assert } from '../shared/assert.ts';
 import { newId } from '../shared/ids.ts';
 import type { CardData, NetworkOperation, NetworkRequest, NetworkReversal } from './card-network.ts';
 import type { PaymentRecordRow, PaymentsCore } from './core.ts';
@@ -53,11 +54,10 @@ export class ReversalQueue {
     reason: NetworkReversal['reason'],
   ): Promise<void> {
     const card = request.card;
-    let token: string | null = null;
-    if (card !== undefined) {
-      token = (await this.#core.deps.cardData.tokenize(card.pan, { tx })).token;
-      await this.#core.deps.cardData.vaultStore(token, card.pan, { tx });
-    }
+    // Every request that reaches the network has a card (the payments module checks it first).
+    assert(card !== undefined, 'a reversal owed to the network has its card');
+    const token = (await this.#core.deps.cardData.tokenize(card.pan, { tx })).token;
+    await this.#core.deps.cardData.vaultStore(token, card.pan, { tx });
     const stored: StoredRequest = {
       operation: networkRequest.operation,
       stan: networkRequest.stan,
@@ -98,7 +98,8 @@ export class ReversalQueue {
           'cannot store a reversal: sending it from memory',
         );
         for (let attempt = 1; ; attempt++) {
-          const card = request.card ?? { pan: undefined as never, entryMode: '012' };
+          assert(request.card !== undefined, 'a reversal owed to the network has its card');
+          const card = request.card;
           const outcome = await this.#core.deps.network.reverse(
             { original: { ...networkRequest, card }, reason, attempt },
             { timeoutMs: this.#core.settings.networkTimeoutMs },
@@ -155,17 +156,17 @@ export class ReversalQueue {
       );
       for (const reversal of due.rows) {
         const stored = reversal.request;
-        let card: CardData;
-        if (reversal.card_token !== null) {
-          const pan = await this.#core.deps.cardData.vaultReveal(
-            reversal.card_token,
-            { type: 'system', id: 'reversals' },
-            'reversal to the card network',
-          );
-          card = { pan, entryMode: stored.entryMode, ...(stored.expiry ? { expiry: stored.expiry } : {}) };
-        } else {
-          card = { pan: undefined as never, entryMode: stored.entryMode };
-        }
+        assert(reversal.card_token !== null, 'a stored reversal has its card token');
+        const pan = await this.#core.deps.cardData.vaultReveal(
+          reversal.card_token,
+          { type: 'system', id: 'reversals' },
+          'reversal to the card network',
+        );
+        const card: CardData = {
+          pan,
+          entryMode: stored.entryMode,
+          ...(stored.expiry ? { expiry: stored.expiry } : {}),
+        };
         const original: NetworkRequest = {
           operation: stored.operation,
           stan: stored.stan,
@@ -366,6 +367,28 @@ export async function reverseForTerminal(core: PaymentsCore, request: ReversalRe
           };
           if (!(await insertRow(tx, blocked))) throw new Conflict(); // the original came in the meantime
           if (!(await insertRow(tx, row))) throw new Conflict();
+          // The host may have sent the original and died before recording it: the network is told to
+          // reverse the message of that key (same references), and to refuse it if it comes later.
+          const refs = core.referencesOf(request, request.originalMti);
+          if (request.card === undefined) return; // no card to name it by: nothing can be sent
+          await core.enqueueReversal(
+            tx,
+            row.id,
+            request,
+            {
+              operation: operationOf(request.originalKind)!,
+              stan: refs.stan,
+              rrn: refs.rrn,
+              transmittedAt: when.at,
+              amountMinor: request.amountMinor,
+              currencyNumeric: '156',
+              acquirerCode: core.settings.acquirerCode,
+              terminalId: request.terminal.id,
+              merchantId: request.merchant.id,
+              merchantName: request.merchant.name,
+            },
+            'terminal',
+          );
           return;
         }
         if (!(await insertRow(tx, row, null, original.id))) throw new Conflict();

@@ -164,7 +164,7 @@ export class CardPayments {
   async #saleOrBalance(request: CardRequest): Promise<CardResult> {
     const core = this.#core;
     const when = core.now();
-    const refs = await core.allocateReferences(when.businessDate);
+    const refs = core.referencesOf(request, request.requestMti);
     const row = core.newRow(request, 'approved', 'approved', when, refs);
     const refusal = this.#check(request);
     let outcome: Outcome;
@@ -223,11 +223,9 @@ export class CardPayments {
       return this.#core.transient(request, 'system_error');
     }
     if (recorded.status === 'conflict') {
-      // A retransmission recorded elsewhere, or a trace a reversal blocked: answer as that row says,
-      // and take back whatever the network just approved a second time.
-      if (outcome === 'approved' && networkRequest !== undefined) {
-        this.#core.reversals.reverseNow(request, networkRequest, 'host_failure');
-      }
+      // A retransmission recorded elsewhere (or before a restart), or a trace a reversal blocked:
+      // answer as that row says. Nothing to take back upstream: the network was sent the same
+      // message (same references) and answered it as it had; a blocked trace has its reversal owed.
       const existing = await core.findByKey(core.deps.db, {
         terminalId: row.terminalId,
         merchantId: row.merchantId,
@@ -307,8 +305,8 @@ export class CardPayments {
       });
       if (inserted) return { outcome: 'approved', payment: paymentFromRow(row), replayed: false };
     } catch (error) {
-      this.#core.reversals.reverseNow(request, networkRequest, 'host_failure');
       if (!(error instanceof ConflictSignal)) {
+        this.#core.reversals.reverseNow(request, networkRequest, 'host_failure');
         core.log.error({ err: error, paymentId: row.id }, 'a pre-authorization could not be recorded');
         return this.#core.transient(request, 'system_error');
       }
