@@ -84,6 +84,8 @@ interface Context {
 }
 
 const NO_MAC_CODES = new Set(['97', '77', 'A0']);
+/** Requests of these MTIs carry field 64, and so do their replies. */
+const MACD_MTIS = new Set(['0100', '0200', '0220', '0320', '0400', '0500']);
 
 const KIND_OF: Partial<Record<TransactionType, Exclude<PaymentKind, 'reversal'>>> = {
   balance: 'balance',
@@ -156,6 +158,12 @@ export class Pipeline {
       request = unpack(specOf(terminal), frame.message);
     } catch (error) {
       if (!isIso8583Error(error)) throw error;
+      // A message that ends before its fields (or runs on after them) says its frame's length lied:
+      // the bytes of the next frames cannot be trusted either. Close, as for a framing error.
+      const lengthLied =
+        error.reason === 'truncated' ||
+        error.reason === 'length_beyond_data' ||
+        error.reason === 'trailing_bytes';
       this.#deps.journal.record({
         direction: 'in',
         remote,
@@ -163,9 +171,10 @@ export class Pipeline {
         merchantId: text(head, 42),
         mti: head.mti,
         trace: text(head, 11),
-        outcome: 'format_error',
+        outcome: lengthLied ? 'framing_error' : 'format_error',
         dump: `${formatDump(head)} … ${error.message}`,
       });
+      if (lengthLied) return { close: true };
       return this.#finish(
         {
           remote,
@@ -506,7 +515,10 @@ export class Pipeline {
     const reply = this.#reply(context, responseCode, definition);
     const header = Header.reply(context.frame.header, context.processingRequirement);
     const macKey: KeyHandle | undefined = context.terminal?.keys?.mac;
-    const macd = definition?.macd === true && !NO_MAC_CODES.has(responseCode) && macKey !== undefined;
+    // Every reply to a MAC'd kind of request carries a MAC (declines and unrecognised ones too),
+    // but those answering 97, 77 and A0, for which the host has no key the terminal shares.
+    const macdKind = definition?.macd ?? MACD_MTIS.has(context.request.mti);
+    const macd = macdKind && !NO_MAC_CODES.has(responseCode) && macKey !== undefined;
     if (macd) reply.set(64 as never, new Uint8Array(MAC_BYTES) as never);
     const frame = writePosFrame(Tpdu.reply(context.frame.tpdu), header, reply) as Buffer;
     if (macd) {

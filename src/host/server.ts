@@ -57,11 +57,23 @@ export class HostServer {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.#sockets.add(socket);
     socket.setNoDelay(true);
+    const reader = new FrameReader({ maxFrameBytes });
     socket.setTimeout(idleTimeoutMs, () => socket.end());
     socket.on('error', (error) => logger.debug({ err: error, remote }, 'terminal connection error'));
-    socket.on('close', () => this.#sockets.delete(socket));
-    const reader = new FrameReader({ maxFrameBytes });
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      if (reader.bufferedBytes > 0 && !framingFailed) {
+        // The terminal hung up in the middle of a frame.
+        journal.record({
+          direction: 'in',
+          remote,
+          outcome: 'framing_error',
+          dump: `connection closed with ${reader.bufferedBytes} bytes of an incomplete frame`,
+        });
+      }
+    });
     const queue: Uint8Array[] = [];
+    let framingFailed = false;
     let draining = false;
 
     const drain = async () => {
@@ -73,7 +85,10 @@ export class HostServer {
           if (handled.reply !== undefined && !socket.destroyed && !socket.write(handled.reply)) {
             await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
           }
-          if (handled.close) socket.destroy();
+          if (handled.close) {
+            framingFailed = true; // journalled by the pipeline
+            socket.destroy();
+          }
           if (socket.isPaused() && queue.length < maxQueued && !socket.destroyed) socket.resume();
         }
       } finally {
@@ -86,6 +101,7 @@ export class HostServer {
         reader.push(chunk, (frame) => queue.push(frame));
       } catch (error) {
         if (!(error instanceof FrameError)) throw error;
+        framingFailed = true;
         journal.record({ direction: 'in', remote, outcome: 'framing_error', dump: error.message });
         socket.destroy();
         return;
