@@ -40,6 +40,27 @@ export interface PendingReversal {
   readonly createdAt: string;
 }
 
+/**
+ * A refund (0220, an advice) whose reply never came or failed its MAC: terminals send an advice
+ * again, the same message, until the host answers it (it cannot be reversed).
+ */
+export interface PendingAdvice {
+  /** The request as sent (MTI and fields, b fields as hex), without its MAC. */
+  readonly message: { readonly mti: string; readonly fields: Readonly<Record<string, string>> };
+  /** What the journal needs when it is approved. */
+  readonly amountMinor: string;
+  readonly card: { readonly pan: string; readonly expiry: string; readonly entry: 'swipe' | 'manual' };
+  readonly original: {
+    readonly batchNo: string;
+    readonly trace: string;
+    readonly rrn: string | null;
+    readonly authCode: string | null;
+    readonly date: string | null;
+  } | null;
+  attempts: number;
+  readonly createdAt: string;
+}
+
 export interface SettlementRecord {
   readonly batchNo: string;
   readonly at: string;
@@ -71,6 +92,7 @@ export interface TerminalState {
   merchantName: string | null;
   parameters: Parameter[] | null;
   pendingReversal: PendingReversal | null;
+  pendingAdvice: PendingAdvice | null;
   journal: Journal;
   lastSettlement: SettlementRecord | null;
 }
@@ -127,6 +149,7 @@ export function newTerminalState(terminalId: string, options: StateOptions = {})
     merchantName: null,
     parameters: null,
     pendingReversal: null,
+    pendingAdvice: null,
     journal: new Journal(),
     lastSettlement: null,
   };
@@ -285,6 +308,17 @@ const fileSchema = z.object({
       createdAt: z.string(),
     })
     .nullable(),
+  pendingAdvice: z
+    .object({
+      message: z.object({ mti: z.string(), fields: z.record(z.string(), z.string()) }),
+      amountMinor: z.string().regex(/^\d+$/),
+      card: cardSchema,
+      original: originalSchema.nullable(),
+      attempts: z.number().int().min(0),
+      createdAt: z.string(),
+    })
+    .nullable()
+    .default(null),
   journal: z.array(entrySchema),
   lastSettlement: z
     .object({

@@ -15,6 +15,7 @@ import {
   decodeSettlementTotals,
   type Header,
   isIso8583Error,
+  Message,
   parsePosFrame,
   responseMti,
   type SettlementTotals,
@@ -491,6 +492,7 @@ export class Terminal {
     };
     if (this.state.signInRequired) await signInAgain();
     this.#workingKeys();
+    if (this.state.pendingAdvice !== null) await this.#sendPendingAdvice();
     if (this.state.pendingReversal === null)
       return signedInAgain ? { reversal: null, signedInAgain } : NOTHING_PREPARED;
     let reversal = await this.sendPendingReversal();
@@ -505,6 +507,44 @@ export class Terminal {
       );
     }
     return { reversal, signedInAgain };
+  }
+
+  /**
+   * Sends the pending advice (a refund left unanswered) again: the same message, with a new MAC. It is
+   * cleared when the host answers it (but with 77, A0 or 97); an approval goes into the journal.
+   * Throws when it is still unanswered: the next transaction must wait.
+   */
+  async #sendPendingAdvice(): Promise<void> {
+    const pending = this.state.pendingAdvice!;
+    const request = Message.fromFields(this.spec, pending.message) as PosMessage;
+    const exchange = await this.#exchange(request, true);
+    this.#noteSignInRequest(exchange);
+    pending.attempts++;
+    const code = exchange.kind === 'reply' ? (exchange.reply.get(39) ?? null) : null;
+    if (code === null || code === '97' || SIGN_IN_AGAIN_CODES.has(code)) {
+      this.#save();
+      throw new TerminalError(
+        'reversal_unanswered',
+        `the refund of trace ${pending.message.fields['11'] ?? ''} is still unanswered (${code === null ? exchange.kind : responseText(code)}); it goes out again before the next transaction`,
+      );
+    }
+    this.state.pendingAdvice = null;
+    if (code === '00' && exchange.kind === 'reply') {
+      const reply = exchange.reply;
+      const original = pending.original;
+      this.#record('refund', {
+        trace: pending.message.fields['11'] ?? '',
+        amountMinor: BigInt(pending.amountMinor),
+        rrn: reply.get(37) ?? null,
+        authCode: reply.get(38) ?? null,
+        ...this.#timestamp(reply),
+        card: pending.card,
+        cardOrganization: reply.get('63.1') ?? null,
+        original,
+        target: original?.rrn ? (this.state.journal.findByRrn(original.rrn, 'sale') ?? null) : null,
+      });
+    }
+    this.#save();
   }
 
   /**
@@ -770,17 +810,36 @@ export class Terminal {
         createdAt: this.#clock.now().toISOString(),
       };
     }
+    if (type === 'refund') {
+      const exposed = request.exposeFields();
+      const { '64': _mac, ...fields } = exposed.fields;
+      this.state.pendingAdvice = {
+        message: { mti: exposed.mti, fields },
+        amountMinor: String(input.amountMinor ?? 0n),
+        card: input.card,
+        original: input.original,
+        attempts: 0,
+        createdAt: this.#clock.now().toISOString(),
+      };
+    }
     this.#save();
     let exchange: Exchange;
     try {
       exchange = await this.#exchange(request, true);
     } catch (error) {
-      // Nothing left the terminal (the host could not be reached): nothing to reverse.
+      // Nothing left the terminal (the host could not be reached): nothing to reverse or repeat.
       if (profile.reversible) this.state.pendingReversal = null;
+      if (type === 'refund') this.state.pendingAdvice = null;
       this.#save();
       throw error;
     }
     this.#noteSignInRequest(exchange);
+    if (type === 'refund' && exchange.kind === 'reply') {
+      const code = exchange.reply.get(39);
+      // Answered: the advice is done, unless the host could not act on it (77, A0, 97).
+      if (code !== undefined && code !== '97' && !SIGN_IN_AGAIN_CODES.has(code))
+        this.state.pendingAdvice = null;
+    }
     const common = this.#common(exchange, trace, prepared);
     let outcome = common.outcome;
     let reversalPending: ReversalReason | null = null;
