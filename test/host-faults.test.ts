@@ -118,11 +118,9 @@ describe('framing errors close that connection only', () => {
     await expectFramingError(frame, 'wrong TPDU');
   });
 
-  // KNOWN BUG (fails today) — src/host/pipeline.ts handle(): a frame whose length is shorter than its
-  // message is unpacked, fails, and is answered 30 (format error) on a connection left open, whose
-  // next bytes (the rest of the message) are then read as the start of another frame: the stream is
-  // out of step and the connection hangs until the idle timeout. The contract: a length that does
-  // not match the bytes is a framing error, journalled, and the connection is closed.
+  // A frame whose length is shorter than its message would leave the rest of the message to be read
+  // as the start of another frame: the stream is out of step. A length that does not match the bytes
+  // is a framing error, journalled, and the connection is closed.
   it('a length that lies: shorter than the message', async () => {
     const frame = saleFrame();
     const length = frame.readUInt16BE(0);
@@ -136,9 +134,7 @@ describe('framing errors close that connection only', () => {
     await expectFramingError(Buffer.concat([first, saleFrame()]), 'length too long');
   });
 
-  // KNOWN BUG (fails today) — src/host/server.ts: a connection that closes with part of a frame read
-  // is not journalled at all (the contract: a length that does not match the bytes is a framing
-  // error, logged).
+  // A connection that closes with part of a frame read is a framing error, journalled.
   it('a frame cut off, then the terminal closes', async () => {
     const frame = saleFrame();
     await expectFramingError(frame.subarray(0, 40), 'truncated', { end: true });
@@ -330,11 +326,8 @@ describe('a terminal that hangs up in the middle of a transaction', () => {
     });
   });
 
-  // KNOWN BUG (fails today) — src/payments/service.ts #recordUnknown: a retransmission of a request
-  // whose first answer was 98 is sent to the network again; when its row conflicts, the transaction
-  // returns without storing a reversal for that second network request, so a late approval of it
-  // stays at the issuer: the card is debited with no payment and no reversal. (The retransmission
-  // should not reach the network at all: see the duplicate rows of test/host.test.ts.)
+  // A retransmission of a request whose first answer was 98 must not leave a second, unreversed
+  // authorization at the issuer: the late approval of either is reversed upstream.
   it('a 98 sale to the late-approval card, the terminal hangs up and sends it again: the card ends as before', async () => {
     const startMoney = await moneyOf(CARDS.late);
     const sale = financialRequest(t1, 'sale', { amountMinor: 3500n, card: card(CARDS.late) });

@@ -526,15 +526,13 @@ describe('(b) SIGKILL in the middle of a load, then a restart', () => {
 
 // ---- (c) the crash window of (b), made deterministic ------------------------------------------------
 
-// KNOWN BUG (both rows fail today) — the host asks the card network BEFORE anything of the request is
-// durable: src/payments/service.ts #saleOrBalance and src/payments/originals.ts run() allocate the
-// network references (STAN, RRN) in memory, ask the network, and only then commit the payment. A host
-// that dies between the issuer's answer and that commit leaves money moved at the issuer with no
-// payment and no reversal owed: the terminal's reversal then finds nothing (src/payments/reversals.ts
-// reverseForTerminal blocks the key, answers 00, owes nothing upstream: it does not know the network
-// reference), and a refund, which terminals never reverse, is not even asked about again.
+// The host asks the card network before anything of the request is durable. A host that dies between
+// the issuer's answer and its own commit must still leave the issuer whole: the network references
+// (STAN, RRN) are derived from the terminal's key, so the terminal's reversal of a transaction the
+// host never recorded owes the same upstream reversal (src/payments/reversals.ts), and a refund the
+// terminal never heard about is sent again as an advice before its next transaction.
 // Here host A forwards to the simulated issuer and then never answers (it "died" after the issuer
-// committed); host B, on the same database, takes the terminal's reversal.
+// committed); host B, on the same database, takes the terminal's reversal or advice.
 describe('(c) a host that dies after the issuer answered, before it recorded', () => {
   let h: HostHarness;
   let hostA: TerminalHost;
@@ -607,7 +605,7 @@ describe('(c) a host that dies after the issuer answered, before it recorded', (
     );
   });
 
-  it('a refund approved upstream, never recorded: the host owes the network a reversal of it', async () => {
+  it('a refund approved upstream, never recorded: the terminal repeats its advice, recorded once, issuer and host agree', async () => {
     const onB = h.terminal('10000001');
     const sale = await onB.sale(3000n, card(CARDS.credit));
     assert.equal(sale.responseCode, '00');
@@ -621,13 +619,15 @@ describe('(c) a host that dies after the issuer answered, before it recorded', (
     onA.close();
     assert.equal(refund.outcome, 'no_reply');
     assert.equal(onB.state.pendingReversal, null, 'refunds are not reversed by terminals');
+    assert.notEqual(onB.state.pendingAdvice, null, 'an unanswered refund (an advice) is sent again');
+    // The next transaction (here a balance inquiry) sends the advice again first: the same message,
+    // so the same references upstream: the network answers it as before and moves nothing again.
+    const next = await onB.balance(card(CARDS.debit));
+    assert.equal(next.responseCode, '00');
+    assert.equal(onB.state.pendingAdvice, null);
     await h.settle();
     const after = await money(h, merchantOf('10000001'), CARDS.credit);
-    assert.equal(after.pending - before.pending, 0n, 'nothing in the ledger');
-    assert.equal(
-      after.card - before.card,
-      0n,
-      'BUG: the issuer refunded 1000 the host has no record of, and nothing is owed upstream',
-    );
+    assert.equal(after.pending - before.pending, -1000n, 'the refund is in the ledger, once');
+    assert.equal(after.card - before.card, 1000n, 'the issuer refunded it once');
   });
 });

@@ -480,10 +480,8 @@ describe('transactions and money', () => {
     expectReply(await send(terminal, message), '40', { mac: false });
   });
 
-  // KNOWN BUG (fails today) — src/host/pipeline.ts #finish: a request the table does not recognise
-  // gets no definition, so its reply is never MAC'd, although a 0200 with field 64 is a MAC'd request and
-  // the contract says every reply to one carries a MAC except 97, 77 and A0. A real terminal reads the
-  // 12 as a MAC failure (and the simulator's Terminal queues an A0 reversal).
+  // A request the table does not recognise is still a MAC'd request when its MTI is one: every reply
+  // to one carries a MAC except 97, 77 and A0 (a terminal would read an unMAC'd 12 as a MAC failure).
   it('12: a known MTI (0200) with a processing code of no transaction; the reply to a MAC’d 0200 carries a MAC', async () => {
     const terminal = t(T1);
     const message = financialRequest(terminal, 'sale');
@@ -683,10 +681,8 @@ describe('reversals', () => {
     expectDelta(middle, await moneyOf(CARDS.credit), {});
   });
 
-  // KNOWN BUG (fails today: 96 instead of 94) — src/ledger/writer.ts writeEntriesGuarded: the late
-  // original is approved upstream, its ledger entry is skipped because the guard (the payment insert)
-  // conflicted with the blocked row, and the writer then asserts that a skipped entry exists under its
-  // key: the recorder fails and the host answers 96. It is declined and reversed upstream all the same.
+  // The late original is approved upstream, but its key is blocked by the reversal: the guarded
+  // ledger write skips its entry, the host declines it and reverses it upstream.
   it('a reversal for a transaction never seen: 00, and the original arriving late is declined (no money moves)', async () => {
     const terminal = t(T1);
     const before = await moneyOf(CARDS.debit);
@@ -737,9 +733,6 @@ describe('reversals', () => {
 });
 
 describe('duplicates', () => {
-  // KNOWN BUG (fails today: 96) — same cause as above: a retransmitted APPROVED sale conflicts on its
-  // key, the recorder's guarded ledger write throws 'an entry skipped on conflict exists under its key',
-  // and the terminal gets 96 for a sale whose money was taken.
   it('a sale sent again with the same content: the earlier reply byte for byte (new MAC); money moves once', async () => {
     const terminal = t(T1);
     const before = await moneyOf(CARDS.debit);
@@ -757,7 +750,6 @@ describe('duplicates', () => {
     assert.deepEqual(second.body.subarray(0, -8), first.body.subarray(0, -8));
   });
 
-  // KNOWN BUG (fails today: 96 instead of 94) — same cause as above.
   it('the same key with other content: 94 with a MAC; the first payment stands, nothing more moves', async () => {
     const terminal = t(T1);
     const sale = financialRequest(terminal, 'sale', { amountMinor: 1100n });
@@ -818,9 +810,6 @@ describe('duplicates', () => {
     expectDelta(before, await moneyOf(CARDS.credit), { pending: 6000n, receivable: 6000n, card: -6000n });
   });
 
-  // KNOWN BUG (fails today) — src/payments/service.ts #recordedBefore skips the look-up for sales and
-  // balance inquiries: a retransmission is sent to the card network again (a second authorization, then
-  // reversed upstream when the recorder finds the key taken).
   it('a retransmitted sale does not reach the issuer again (one authorization at the simulated issuer)', async () => {
     const terminal = t(T1);
     const sale = financialRequest(terminal, 'sale', { amountMinor: 4400n, card: card(CARDS.credit) });
@@ -844,8 +833,8 @@ describe('duplicates', () => {
     expectReply(second, '00');
   });
 
-  // KNOWN BUG (fails today) — same cause: each retransmission of a wrong-PIN sale reaches the issuer
-  // and counts as another wrong PIN, so two retransmissions block the card (75) for the day.
+  // Were a retransmission to reach the issuer, each would count as another wrong PIN and two would
+  // block the card (75) for the day.
   it('a retransmitted wrong-PIN sale is not another PIN try: a right PIN after it is approved', async () => {
     const terminal = t(T1);
     const wrong = financialRequest(terminal, 'sale', {
