@@ -208,6 +208,11 @@ const phases = Object.entries(after.ms).map(
 );
 print(`ms per batch: ${phases.join(', ')}`);
 print(
+  `fast path: ${after.fast.batches - before.fast.batches} batches, ${after.fast.jobs - before.fast.jobs} messages ` +
+    `(${after.fast.stale - before.fast.stale} on cards whose version had moved, ${after.fast.failed - before.fast.failed} in failed statements, decided again carefully); ` +
+    `${after.carefulAgain - before.carefulAgain} batches decided again for a known reference, ${after.retriedAlone - before.retriedAlone} messages retried alone`,
+);
+print(
   `this process used ${(((cpu.user + cpu.system) / 1e6 / seconds) * 100).toFixed(0)}% of a CPU ` +
     `(${((cpu.user + cpu.system) / sales).toFixed(0)} µs per sale)` +
     (serverCpuBefore === undefined || serverCpuAfter === undefined

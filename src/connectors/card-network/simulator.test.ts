@@ -650,6 +650,138 @@ describe('concurrency', () => {
   });
 });
 
+describe('the card cache (fast path)', () => {
+  function another(options: { maxBatch?: number; maxInFlight?: number; maxCachedCards?: number } = {}) {
+    return createCardNetworkSimulator({
+      db: t.db,
+      panHashKey: testPanHashKey(),
+      pvk,
+      zpk,
+      clock,
+      ...options,
+    });
+  }
+
+  it('a card it remembers is written in one statement; a card it does not is read first', async () => {
+    const card = await newCard({ balanceMinor: 1_000n });
+    const before = sim.stats;
+    approved(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT));
+    const cold = sim.stats;
+    assert.equal(cold.fast.jobs, before.fast.jobs, 'a card never seen takes the careful path');
+    approved(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT));
+    const warm = sim.stats;
+    assert.equal(warm.fast.jobs, cold.fast.jobs + 1);
+    assert.equal(warm.ms.lock, cold.ms.lock, 'no lock round trip');
+    assert.equal(await available(card), 800n);
+  });
+
+  it('a stale cache after another instance’s write never approves beyond the balance', async () => {
+    const card = await newCard({ balanceMinor: 1_000n });
+    const other = another();
+    try {
+      // This instance remembers the card with ¥9.00 available …
+      approved(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT));
+      // … another one spends ¥8.00 of it …
+      approved(await other.send(request(card, 'sale', { amountMinor: 800n }), TIMEOUT));
+      assert.equal(await available(card), 100n);
+      // … so a sale of ¥5.00 here is found stale, decided again on the row as it is, and refused.
+      const stale = sim.stats.fast.stale;
+      declined(await sim.send(request(card, 'sale', { amountMinor: 500n }), TIMEOUT), '51');
+      assert.equal(sim.stats.fast.stale, stale + 1);
+      assert.equal(await available(card), 100n);
+      // Remembered again as it is: ¥1.00 exactly approves, one fen more does not.
+      approved(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT));
+      declined(await sim.send(request(card, 'sale', { amountMinor: 1n }), TIMEOUT), '51');
+      assert.equal(await available(card), 0n);
+      assert.equal(
+        (await sim.listAuthorizations(pan(card))).filter((a) => a.status === 'approved').length,
+        3,
+      );
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('an UPDATE by hand that leaves the version as it was still changes it (trigger): the cache is not trusted', async () => {
+    const card = await newCard({ balanceMinor: 1_000n });
+    approved(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT));
+    const { rows } = await t.db.query<{ version: bigint }>(
+      'UPDATE card_network_sim_cards SET balance_minor = 50 WHERE pan_masked = $1 AND balance_minor = 900 RETURNING version',
+      [`${card.slice(0, 6)}${'*'.repeat(card.length - 10)}${card.slice(-4)}`],
+    );
+    assert.equal(rows.length, 1);
+    declined(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT), '51');
+    approved(await sim.send(request(card, 'sale', { amountMinor: 50n }), TIMEOUT));
+    assert.equal(await available(card), 0n);
+  });
+
+  it('a status set after the card is remembered applies at once', async () => {
+    const card = await newCard({ balanceMinor: 1_000n });
+    approved(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT));
+    assert.equal(await sim.setCardStatus(pan(card), 'lost'), true);
+    declined(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT), '41');
+    const other = another();
+    try {
+      // Set by another instance: this one finds the version moved.
+      assert.equal(await other.setCardStatus(pan(card), 'active'), true);
+      approved(await sim.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT));
+    } finally {
+      await other.close();
+    }
+    assert.equal(await available(card), 800n);
+  });
+
+  it('a batch in flight decides on top of the one before it; when that one fails, it is decided again', async () => {
+    const card = await newCard({ balanceMinor: 1_000n });
+    const two = another({ maxBatch: 2, maxInFlight: 2 });
+    try {
+      // Two batches at once on another card: two connections kept, so that both batches below start
+      // at once.
+      const warm = await newCard();
+      await Promise.all(Array.from({ length: 4 }, () => two.send(request(warm, 'sale'), TIMEOUT)));
+      const first = request(card, 'sale', { amountMinor: 300n, pin: '123456' });
+      const authCode = approved(await two.send(first, TIMEOUT));
+      const { failed: failedBefore, stale: staleBefore } = two.stats.fast;
+      // Batch 1: the retransmission (its reference breaks the unique key: the statement fails) and a
+      // sale; batch 2, in flight at the same time, decided on batch 1's outcome as it would have been.
+      const [again, s1, s2, s3] = await Promise.all([
+        two.send(first, TIMEOUT),
+        two.send(request(card, 'sale', { amountMinor: 300n }), TIMEOUT),
+        two.send(request(card, 'sale', { amountMinor: 300n }), TIMEOUT),
+        two.send(request(card, 'sale', { amountMinor: 300n }), TIMEOUT),
+      ]);
+      assert.equal(approved(again!), authCode, 'the retransmission gets its first answer');
+      // Sent at once, they may be decided in any order: two of them fit.
+      const sales = [s1!, s2!, s3!];
+      assert.equal(sales.filter((o) => o.status === 'approved').length, 2);
+      for (const o of sales) if (o.status !== 'approved') declined(o, '51');
+      // Batch 1 failed on its reference, or found the card changed by batch 2 decided again first;
+      // batch 2 found the version it expected never written, or started after batch 1 failed. None of
+      // them was written as first decided.
+      const { failed, stale } = two.stats.fast;
+      assert.ok(failed + stale - failedBefore - staleBefore >= 2, JSON.stringify(two.stats.fast));
+      assert.equal(await available(card), 100n);
+    } finally {
+      await two.close();
+    }
+  });
+
+  it('with no cache (maxCachedCards 0) every batch takes the careful path', async () => {
+    const card = await newCard({ balanceMinor: 300n });
+    const uncached = another({ maxCachedCards: 0 });
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () => uncached.send(request(card, 'sale', { amountMinor: 100n }), TIMEOUT)),
+      );
+      assert.equal(outcomes.filter((o) => o.status === 'approved').length, 3);
+      assert.equal(uncached.stats.fast.jobs, 0);
+      assert.equal(await available(card), 0n);
+    } finally {
+      await uncached.close();
+    }
+  });
+});
+
 describe('reversals', () => {
   it('reverses an approved sale once; the repeat (0421) is acknowledged and moves nothing', async () => {
     const card = await newCard({ balanceMinor: 10_000n });

@@ -17,7 +17,13 @@ import { maskPan } from '../../shared/redact.ts';
 import { Secret } from '../../shared/secret.ts';
 import { FaultInjector, type FaultTarget } from './faults.ts';
 import { type AuthorizationRow, availableMinor, type IssuerOutcome, type ReversalEffect } from './issuer.ts';
-import { type AuthorizationDbRow, authorizationFromDb, IssuerStore, type MessageResult } from './store.ts';
+import {
+  type AuthorizationDbRow,
+  authorizationFromDb,
+  IssuerStore,
+  type MessageResult,
+  newCardVersion,
+} from './store.ts';
 import {
   DEFAULT_PER_TRANSACTION_LIMIT_MINOR,
   type SimCardBehaviour,
@@ -54,6 +60,11 @@ export interface CardNetworkSimulatorDeps {
   /** Group commit: messages per batch (default 500) and batches written at once (default 2). */
   maxBatch?: number;
   maxInFlight?: number;
+  /**
+   * Cards remembered between batches (default 100,000): a batch of plain messages on remembered
+   * cards is written in one round trip, checked against the rows' versions (store.ts). 0: never.
+   */
+  maxCachedCards?: number;
 }
 
 export interface NewSimCard {
@@ -210,6 +221,7 @@ export function createCardNetworkSimulator(deps: CardNetworkSimulatorDeps): Card
     logger,
     maxBatch: deps.maxBatch,
     maxInFlight: deps.maxInFlight,
+    maxCachedCards: deps.maxCachedCards,
     context: () => {
       const now = clock.now();
       return {
@@ -480,10 +492,12 @@ export function createCardNetworkSimulator(deps: CardNetworkSimulatorDeps): Card
     },
 
     async setCardStatus(pan, status) {
+      const hash = panHash(pan);
       const result = await db.query(
-        'UPDATE card_network_sim_cards SET status = $2, updated_at = now() WHERE pan_hash = $1',
-        [panHash(pan), status],
+        'UPDATE card_network_sim_cards SET status = $2, version = $3, updated_at = now() WHERE pan_hash = $1',
+        [hash, status, newCardVersion().toString()],
       );
+      store.forgetCard(hash);
       return (result.rowCount ?? 0) > 0;
     },
 
