@@ -193,8 +193,9 @@ const CARD_COLUMNS = `id, pan_masked, kind, currency_numeric, balance_minor, cre
 const INSERT_CARDS_SQL = `
 INSERT INTO card_network_sim_cards (id, pan_hash, pan_masked, kind, currency_numeric, balance_minor, credit_limit_minor,
             per_transaction_limit_minor, expiry, status, pvv, behaviour)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bpchar[], $6::int8[], $7::int8[], $8::int8[],
-                     $9::bpchar[], $10::text[], $11::bpchar[], $12::text[])
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::card_network_sim_card_kind[], $5::bpchar[], $6::int8[],
+                     $7::int8[], $8::int8[], $9::bpchar[], $10::card_network_sim_card_status[], $11::bpchar[],
+                     $12::card_network_sim_card_behaviour[])
 ON CONFLICT (pan_hash) DO NOTHING`;
 
 const EXPIRY_PATTERN = /^[0-9]{2}(0[1-9]|1[0-2])$/;

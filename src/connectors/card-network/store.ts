@@ -113,14 +113,16 @@ WITH new_authorizations AS (
               amount_minor, currency_numeric, response_code, auth_code, status, hold_minor, released_minor,
               refunded_minor, original_id, transmitted_at, answered_at)
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bpchar[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::int8[], $10::bpchar[], $11::bpchar[], $12::bpchar[], $13::text[], $14::int8[],
+                       $8::card_network_sim_operation[], $9::int8[], $10::bpchar[], $11::bpchar[], $12::bpchar[],
+                       $13::card_network_sim_authorization_status[], $14::int8[],
                        $15::int8[], $16::int8[], $17::uuid[], $18::timestamptz[], $19::timestamptz[])
   RETURNING 1
 ), changed_authorizations AS (
   UPDATE card_network_sim_authorizations a
      SET status = u.status, response_code = u.response_code, hold_minor = u.hold_minor,
          refunded_minor = u.refunded_minor, answered_at = u.answered_at, updated_at = now()
-    FROM unnest($20::uuid[], $21::text[], $22::bpchar[], $23::int8[], $24::int8[], $25::timestamptz[])
+    FROM unnest($20::uuid[], $21::card_network_sim_authorization_status[], $22::bpchar[], $23::int8[], $24::int8[],
+                $25::timestamptz[])
          AS u(id, status, response_code, hold_minor, refunded_minor, answered_at)
    WHERE a.id = u.id
   RETURNING 1
@@ -176,7 +178,8 @@ WITH expected AS (
               amount_minor, currency_numeric, response_code, auth_code, status, hold_minor, released_minor,
               refunded_minor, original_id, transmitted_at, answered_at)
   SELECT * FROM unnest($10::uuid[], $11::uuid[], $12::text[], $13::bpchar[], $14::text[], $15::text[], $16::text[],
-                       $17::text[], $18::int8[], $19::bpchar[], $20::bpchar[], $21::bpchar[], $22::text[], $23::int8[],
+                       $17::card_network_sim_operation[], $18::int8[], $19::bpchar[], $20::bpchar[], $21::bpchar[],
+                       $22::card_network_sim_authorization_status[], $23::int8[],
                        $24::int8[], $25::int8[], $26::uuid[], $27::timestamptz[], $28::timestamptz[])
                 AS u(id, card_id, acquirer_code, stan, rrn, terminal_id, merchant_id, operation, amount_minor,
                      currency_numeric, response_code, auth_code, status, hold_minor, released_minor,
