@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import type pg from 'pg';
 import { type Database, isRetryable } from '../../db/index.ts';
 import type { NetworkRequest, NetworkReversal } from '../../payments/index.ts';
@@ -321,13 +322,19 @@ class CardCache {
   }
 }
 
-const versionDraw = new BigInt64Array(1);
+const versionDraws = new BigInt64Array(256);
+let versionDrawn = versionDraws.length;
 
 /** A new card version: random, never 0 (a new row's), so that no two writes of a row give the same one. */
 export function newCardVersion(): bigint {
-  do crypto.getRandomValues(versionDraw);
-  while (versionDraw[0] === 0n);
-  return versionDraw[0]!;
+  for (;;) {
+    if (versionDrawn === versionDraws.length) {
+      randomFillSync(versionDraws);
+      versionDrawn = 0;
+    }
+    const version = versionDraws[versionDrawn++]!;
+    if (version !== 0n) return version;
+  }
 }
 
 export interface IssuerStoreOptions {
