@@ -491,6 +491,17 @@ export class IssuerStore {
   async #runFast(jobs: Job[]): Promise<{ rest: Job[]; loadReferences: boolean }> {
     if (this.#fastJobs(jobs).length === 0) return { rest: jobs, loadReferences: false };
     const client = await this.#client();
+    try {
+      return await this.#fastWrite(client, jobs);
+    } catch (error) {
+      // Thrown before the statement was sent (a bug in a decision): the connection is as it was.
+      this.#keep(client, true);
+      throw error;
+    }
+  }
+
+  /** The fast path on a connection it gives back (kept, or released when broken) unless it throws. */
+  async #fastWrite(client: pg.PoolClient, jobs: Job[]): Promise<{ rest: Job[]; loadReferences: boolean }> {
     // From here to the query, nothing awaits: the partition, the decisions and the cache's update
     // happen in one go, so that no other batch changes the cache in between.
     const fast = this.#fastJobs(jobs);
@@ -520,9 +531,9 @@ export class IssuerStore {
     );
     const touched = batch.touchedCards();
     const version = newCardVersion();
+    const values = [...expectedValues(expected), version.toString(), ...insertValues(batch.inserted)];
     // The next batch decides on top of this one's outcome (see the top of this file).
     for (const card of touched) this.#cache.set(card.row.panHash, { row: card.row, version });
-    const values = [...expectedValues(expected), version.toString(), ...insertValues(batch.inserted)];
     ms.decide += performance.now() - at;
     at = performance.now();
     this.stats.fast.batches++;
