@@ -28,8 +28,10 @@ import {
 // changed) are decided again on the careful path; nothing of theirs was written. The cache is updated
 // when the batch is decided, before its commit, so that the next batch (in flight at the same time)
 // decides on top of it; its statement then waits in PostgreSQL for this one's locks and finds the
-// version this one wrote, or, if this one failed, a version it did not expect. A batch that fails
-// forgets its cards.
+// version this one wrote, or, if this one failed, a version it did not expect. A statement that
+// fails wrote nothing: its batch forgets its cards and goes the careful way (with its references
+// loaded when it broke the unique reference: a retransmission, a message reversed before it came).
+// The statement is prepared (parsed and planned once per connection), its arrays sent as parameters.
 //
 // CAREFUL (two round trips): for the rest (reversals, voids, refunds, completions, cards not
 // remembered, cards whose version moved), in ONE transaction:
