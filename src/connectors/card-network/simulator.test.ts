@@ -783,6 +783,29 @@ describe('the card cache (fast path)', () => {
 });
 
 describe('reversals', () => {
+  it('references with quotes, backslashes, braces and commas survive the statements they are inlined in', async () => {
+    const card = await newCard({ balanceMinor: 1_000n });
+    const rrn = `R'"\\{},${Date.now() % 100_000}`;
+    const sale = request(card, 'sale', { amountMinor: 300n, rrn });
+    const authCode = approved(await sim.send(sale, TIMEOUT));
+    assert.equal(approved(await sim.send(sale, TIMEOUT)), authCode, 'found again by its reference');
+    approved(
+      await sim.send(
+        request(card, 'void', { amountMinor: 300n, original: originalOf(sale, authCode) }),
+        TIMEOUT,
+      ),
+    );
+    assert.equal(await available(card), 1_000n);
+    const rows = await sim.listAuthorizations(pan(card));
+    assert.deepEqual(
+      rows.map((r) => [r.rrn, r.status]),
+      [
+        [rrn, 'voided'],
+        [rows[1]!.rrn, 'approved'],
+      ],
+    );
+  });
+
   it('reverses an approved sale once; the repeat (0421) is acknowledged and moves nothing', async () => {
     const card = await newCard({ balanceMinor: 10_000n });
     const sale = request(card, 'sale', { pin: '123456', amountMinor: 4_000n });
