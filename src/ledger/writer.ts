@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import { arrayLiteral, ConnectionKeeper, type Database, isRetryable, type Queryable } from '../db/index.ts';
 import { assert } from '../shared/assert.ts';
+import { BatchQueue } from '../shared/batch-queue.ts';
 import { TillpointError } from '../shared/errors.ts';
 import { ledgerErrorFromDatabase } from './db-errors.ts';
 import type { ResolvedPosting } from './rules.ts';
@@ -275,56 +276,28 @@ interface Waiting {
  */
 export class GroupCommitter {
   readonly #loadByKey: LoadByKey;
-  readonly #maxBatch: number;
-  readonly #maxInFlight: number;
   readonly #connections: ConnectionKeeper;
-  #queue: Waiting[] = [];
-  #inFlight = 0;
+  readonly #queue: BatchQueue<Waiting>;
 
   /**
    * `maxInFlight` batches may be written at once (on their own connections), so that the database
    * works on one while the next is being gathered; their balance rows are locked in account order.
    */
-  constructor(db: Database, loadByKey: LoadByKey, { maxBatch = 200, maxInFlight = 4 } = {}) {
+  constructor(db: Database, loadByKey: LoadByKey, { maxBatch = 200, maxInFlight = 2 } = {}) {
     this.#loadByKey = loadByKey;
-    this.#maxBatch = maxBatch;
-    this.#maxInFlight = maxInFlight;
     this.#connections = new ConnectionKeeper(db, { max: maxInFlight });
+    this.#queue = new BatchQueue({
+      maxBatch,
+      maxInFlight,
+      take: takeBatch,
+      run: (batch) => this.#writeBatch(batch),
+    });
   }
 
   write(entry: PreparedEntry): Promise<WriteOutcome> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ entry, resolve, reject });
-      this.#pump();
+      this.#queue.add({ entry, resolve, reject });
     });
-  }
-
-  #pump(): void {
-    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
-      const batch = this.#takeBatch();
-      this.#inFlight++;
-      void this.#writeBatch(batch).finally(() => {
-        this.#inFlight--;
-        this.#pump();
-      });
-    }
-  }
-
-  /** Takes up to maxBatch entries, leaving a second use of the same key for the next batch. */
-  #takeBatch(): Waiting[] {
-    const batch: Waiting[] = [];
-    const keys = new Set<string>();
-    const rest: Waiting[] = [];
-    for (const waiting of this.#queue) {
-      if (batch.length < this.#maxBatch && !keys.has(waiting.entry.idempotencyKey)) {
-        keys.add(waiting.entry.idempotencyKey);
-        batch.push(waiting);
-      } else {
-        rest.push(waiting);
-      }
-    }
-    this.#queue = rest;
-    return batch;
   }
 
   async #writeBatch(batch: Waiting[]): Promise<void> {
@@ -384,6 +357,22 @@ export class GroupCommitter {
       }
     }
   }
+}
+
+/** Takes up to maxBatch entries, leaving a second use of the same key for the next batch. */
+function takeBatch(queue: Waiting[], maxBatch: number): { batch: Waiting[]; rest: Waiting[] } {
+  const batch: Waiting[] = [];
+  const keys = new Set<string>();
+  const rest: Waiting[] = [];
+  for (const waiting of queue) {
+    if (batch.length < maxBatch && !keys.has(waiting.entry.idempotencyKey)) {
+      keys.add(waiting.entry.idempotencyKey);
+      batch.push(waiting);
+    } else {
+      rest.push(waiting);
+    }
+  }
+  return { batch, rest };
 }
 
 function settle(waiting: Waiting, outcome: WriteOutcome | TillpointError): void {

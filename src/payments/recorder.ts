@@ -1,5 +1,6 @@
 import { arrayLiteral, ConnectionKeeper, type Database, isRetryable, type Queryable } from '../db/index.ts';
 import type { Ledger, PreparedEntry } from '../ledger/index.ts';
+import { BatchQueue } from '../shared/batch-queue.ts';
 import { isTillpointError, type TillpointError } from '../shared/errors.ts';
 
 // Group commit for the requests that make up the volume — sales and balance inquiries, approved or
@@ -73,35 +74,19 @@ RETURNING id AS guard_key, ledger_entry_id AS entry_id`;
 
 export class PaymentRecorder {
   readonly #ledger: Ledger;
-  readonly #maxBatch: number;
-  readonly #maxInFlight: number;
-  #queue: Waiting[] = [];
-  #inFlight = 0;
+  readonly #queue: BatchQueue<Waiting>;
   readonly #connections: ConnectionKeeper;
 
   constructor(deps: { db: Database; ledger: Ledger }, { maxBatch = 500, maxInFlight = 1 } = {}) {
     this.#ledger = deps.ledger;
-    this.#maxBatch = maxBatch;
-    this.#maxInFlight = maxInFlight;
     this.#connections = new ConnectionKeeper(deps.db, { max: maxInFlight });
+    this.#queue = new BatchQueue({ maxBatch, maxInFlight, run: (batch) => this.#write(batch) });
   }
 
   record(item: RecordItem): Promise<RecordOutcome> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
-      this.#pump();
+      this.#queue.add({ item, resolve, reject });
     });
-  }
-
-  #pump(): void {
-    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      this.#inFlight++;
-      void this.#write(batch).finally(() => {
-        this.#inFlight--;
-        this.#pump();
-      });
-    }
   }
 
   async #write(batch: Waiting[]): Promise<void> {

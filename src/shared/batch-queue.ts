@@ -1,0 +1,62 @@
+// The queue behind group commits: items submitted while a batch is being written wait, and go
+// together in the next one. A batch starts on the next turn of the event loop (setImmediate), never
+// in the middle of one: the callers woken by the batch that just finished, and the requests read in
+// the same turn, submit their next items first and go in the same batch instead of one of their own.
+
+export interface BatchQueueOptions<T> {
+  /** How many items one batch may take. */
+  maxBatch: number;
+  /** How many batches may be running at once. */
+  maxInFlight: number;
+  /** Writes a batch; settles its items itself and does not throw. */
+  run: (batch: T[]) => Promise<void>;
+  /** Takes the next batch out of the queue (by default its first `maxBatch` items). */
+  take?: (queue: T[], maxBatch: number) => { batch: T[]; rest: T[] };
+}
+
+export class BatchQueue<T> {
+  readonly #options: BatchQueueOptions<T>;
+  #queue: T[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+
+  constructor(options: BatchQueueOptions<T>) {
+    this.#options = options;
+  }
+
+  add(item: T): void {
+    this.#queue.push(item);
+    this.#schedule();
+  }
+
+  /** True while anything is queued or being written. */
+  get busy(): boolean {
+    return this.#inFlight > 0 || this.#queue.length > 0;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    const { maxBatch, maxInFlight, run, take = takeFirst } = this.#options;
+    while (this.#inFlight < maxInFlight && this.#queue.length > 0) {
+      const { batch, rest } = take(this.#queue, maxBatch);
+      this.#queue = rest;
+      this.#inFlight++;
+      void run(batch).finally(() => {
+        this.#inFlight--;
+        if (this.#queue.length > 0) this.#schedule();
+      });
+    }
+  }
+}
+
+function takeFirst<T>(queue: T[], maxBatch: number): { batch: T[]; rest: T[] } {
+  return { batch: queue.slice(0, maxBatch), rest: queue.slice(maxBatch) };
+}
