@@ -28,6 +28,12 @@ export function ledgerErrorFromDatabase(error: unknown): unknown {
       return new TillpointError('TILLPOINT_ERR_VALIDATION', message, { cause: error });
     case 'TPL09':
       return new TillpointError('TILLPOINT_ERR_PENDING_EXCEEDED', message, { cause: error });
+    case 'TPL10':
+      return new TillpointError('TILLPOINT_ERR_CURRENCY_MISMATCH', message, { cause: error });
+    case 'TPL11':
+      return new TillpointError('TILLPOINT_ERR_ACCOUNT_NOT_FOUND', message, { cause: error });
+    case 'TPL12':
+      return new TillpointError('TILLPOINT_ERR_VALIDATION', message, { cause: error });
     case '23514':
       if (pg.constraint === 'ledger_balances_no_negative') {
         return new TillpointError(
@@ -46,11 +52,6 @@ export function ledgerErrorFromDatabase(error: unknown): unknown {
       }
       if (pg.constraint === 'ledger_accounts_code_unique') {
         return new TillpointError('TILLPOINT_ERR_ACCOUNT_EXISTS', undefined, { cause: error });
-      }
-      return error;
-    case '23503':
-      if (pg.constraint === 'ledger_postings_account_currency') {
-        return new TillpointError('TILLPOINT_ERR_CURRENCY_MISMATCH', undefined, { cause: error });
       }
       return error;
     default:

@@ -540,7 +540,7 @@ describe('rules in the database, whatever the code does', () => {
         ['bank', 'debit', 5, 'USD'],
         ['fees', 'credit', 5],
       ],
-      '23503',
+      'TPL10',
     ],
   ];
   for (const [name, postings, code] of rows) {
@@ -557,7 +557,22 @@ describe('rules in the database, whatever the code does', () => {
          SELECT $1, 9, id, 'CNY', 'debit', 1, false, '2026-11-26' FROM ledger_accounts WHERE code = 'bank'`,
         [entry.id],
       ),
-      { code: '23503', constraint: 'ledger_postings_entry' },
+      { code: 'TPL12' },
+    );
+  });
+
+  it('refuses a posting to an account that does not exist', async () => {
+    await assert.rejects(
+      t.db.query(
+        `WITH e AS (
+           INSERT INTO ledger_entries (id, idempotency_key, request_hash, kind, business_date, description)
+           VALUES (gen_random_uuid(), gen_random_uuid()::text, 'x', 'posted', '2026-11-26', 'raw') RETURNING id)
+         INSERT INTO ledger_postings (entry_id, line, account_id, currency, side, amount, pending, business_date)
+         SELECT e.id, v.line, coalesce(a.id, gen_random_uuid()), 'CNY', v.side, 5, false, '2026-11-26'
+           FROM e, (VALUES (1::int2, 'debit', 'bank'), (2::int2, 'credit', 'nowhere')) v(line, side, code)
+           LEFT JOIN ledger_accounts a ON a.code = v.code`,
+      ),
+      { code: 'TPL11' },
     );
   });
 

@@ -12,14 +12,13 @@ import {
   smallint,
   text,
   timestamp,
-  unique,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 
 // The ledger's tables. Rules the database enforces beyond these constraints (balanced entries with
 // at least two postings, phases, no change to a closed account, immutability) are in the
-// hand-written migration `0001_ledger_rules.sql`.
+// hand-written migrations `0001_ledger_rules.sql` and `0013_ledger_statement_checks.sql`.
 
 export const ledgerAccounts = pgTable(
   'ledger_accounts',
@@ -41,7 +40,6 @@ export const ledgerAccounts = pgTable(
     closedAt: timestamp('closed_at', { withTimezone: true }),
   },
   (t) => [
-    unique('ledger_accounts_id_currency').on(t.id, t.currency),
     index('ledger_accounts_owner').on(t.ownerType, t.ownerId),
     check('ledger_accounts_type', sql`${t.type} IN ('asset', 'liability', 'revenue', 'expense', 'equity')`),
     check('ledger_accounts_status', sql`${t.status} IN ('open', 'closed')`),
@@ -106,8 +104,8 @@ export const ledgerEntries = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     /**
-     * The transaction that wrote the entry. Postings carry it too, under a foreign key to (id,
-     * created_tx): a posting can only join an entry in the transaction that created it.
+     * The transaction that wrote the entry: the statement check of the postings refuses a posting
+     * whose entry was written by another transaction.
      */
     createdTx: bigint('created_tx', { mode: 'bigint' })
       .notNull()
@@ -121,7 +119,6 @@ export const ledgerEntries = pgTable(
     ),
   },
   (t) => [
-    unique('ledger_entries_id_tx').on(t.id, t.createdTx),
     uniqueIndex('ledger_entries_pending_entry_id_unique')
       .on(t.pendingEntryId)
       .where(sql`${t.pendingEntryId} IS NOT NULL`),
@@ -157,9 +154,6 @@ export const ledgerPostings = pgTable(
     line: smallint('line').notNull(),
     /** Orders an account's history (its cursor); postings are found by entry through the primary key. */
     id: bigint('id', { mode: 'bigint' }).notNull().generatedAlwaysAsIdentity({ cache: 100 }),
-    entryTx: bigint('entry_tx', { mode: 'bigint' })
-      .notNull()
-      .default(sql`(pg_current_xact_id()::text)::bigint`),
     accountId: uuid('account_id').notNull(),
     currency: char('currency', { length: 3 }).notNull(),
     side: text('side', { enum: ['debit', 'credit'] }).notNull(),
@@ -170,18 +164,9 @@ export const ledgerPostings = pgTable(
   },
   (t) => [
     primaryKey({ name: 'ledger_postings_pkey', columns: [t.entryId, t.line] }),
-    // Written with its entry, in the entry's own transaction.
-    foreignKey({
-      name: 'ledger_postings_entry',
-      columns: [t.entryId, t.entryTx],
-      foreignColumns: [ledgerEntries.id, ledgerEntries.createdTx],
-    }),
-    // The posting's currency must be its account's.
-    foreignKey({
-      name: 'ledger_postings_account_currency',
-      columns: [t.accountId, t.currency],
-      foreignColumns: [ledgerAccounts.id, ledgerAccounts.currency],
-    }),
+    // Its entry (written in the same transaction) and its account (open, of the posting's
+    // currency) are checked once per statement by the trigger of migration 0013, not by foreign keys
+    // checked row by row.
     index('ledger_postings_account_history').on(t.accountId, t.id),
     check('ledger_postings_amount', sql`${t.amount} > 0 AND ${t.amount} <= 1000000000000000`),
     check('ledger_postings_side', sql`${t.side} IN ('debit', 'credit')`),
