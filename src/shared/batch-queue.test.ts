@@ -77,4 +77,22 @@ describe('BatchQueue', () => {
       [2, 12, 22, 32],
     ]);
   });
+
+  it('idle() resolves only once every batch, queued or running, has finished', async () => {
+    const q = recordingQueue({ maxBatch: 1, maxInFlight: 1 });
+    await q.queue.idle(); // nothing queued: at once
+    const all = [1, 2].map((n) => q.submit(n));
+    let idle = false;
+    const waiting = q.queue.idle().then(() => {
+      idle = true;
+    });
+    await started(q.batches, 1);
+    q.finishAll();
+    await started(q.batches, 2);
+    assert.equal(idle, false, 'the second batch is still running');
+    q.finishAll();
+    await Promise.all([...all, waiting]);
+    assert.equal(idle, true);
+    assert.equal(q.queue.busy, false);
+  });
 });

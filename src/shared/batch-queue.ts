@@ -19,6 +19,7 @@ export class BatchQueue<T> {
   #queue: T[] = [];
   #inFlight = 0;
   #scheduled = false;
+  #idleWaiters: Array<() => void> = [];
 
   constructor(options: BatchQueueOptions<T>) {
     this.#options = options;
@@ -32,6 +33,12 @@ export class BatchQueue<T> {
   /** True while anything is queued or being written. */
   get busy(): boolean {
     return this.#inFlight > 0 || this.#queue.length > 0;
+  }
+
+  /** Resolves once nothing is queued or being written. */
+  idle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #schedule(): void {
@@ -52,8 +59,15 @@ export class BatchQueue<T> {
       void run(batch).finally(() => {
         this.#inFlight--;
         if (this.#queue.length > 0) this.#schedule();
+        else if (!this.busy) this.#wakeIdle();
       });
     }
+  }
+
+  #wakeIdle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const waiter of waiters) waiter();
   }
 }
 

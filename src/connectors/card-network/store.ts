@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { type Database, isRetryable } from '../../db/index.ts';
 import type { NetworkRequest, NetworkReversal } from '../../payments/index.ts';
 import { assert } from '../../shared/assert.ts';
+import { BatchQueue } from '../../shared/batch-queue.ts';
 import type { Logger } from '../../shared/logger.ts';
 import {
   type AuthorizationRow,
@@ -15,7 +16,7 @@ import {
   workingCard,
 } from './issuer.ts';
 
-// Group commit for the simulated issuer. Messages that arrive while batches are being written queue;
+// Group commit for the simulated issuer (over the shared BatchQueue). Messages that arrive while batches are being written queue;
 // the next batch takes them all (up to maxBatch). A batch has two paths:
 //
 // FAST (one round trip, one statement, its own transaction): for plain messages (no original to find,
@@ -356,15 +357,11 @@ export class IssuerStore {
   readonly #db: Database;
   readonly #context: () => IssuerContext;
   readonly #logger: Logger;
-  readonly #maxBatch: number;
   readonly #maxInFlight: number;
   readonly #cache: CardCache;
   readonly #idleClients: pg.PoolClient[] = [];
   #closed = false;
-  #queue: Job[] = [];
-  #inFlight = 0;
-  #pumpQueued = false;
-  #idleWaiters: Array<() => void> = [];
+  readonly #queue: BatchQueue<Job>;
   /** Batches written and messages decided, for benchmarks. */
   readonly stats = {
     batches: 0,
@@ -384,20 +381,24 @@ export class IssuerStore {
     this.#db = options.db;
     this.#context = options.context;
     this.#logger = options.logger;
-    this.#maxBatch = options.maxBatch ?? 500;
     this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#queue = new BatchQueue({
+      maxBatch: options.maxBatch ?? 500,
+      maxInFlight: this.#maxInFlight,
+      run: (batch) => this.#runBatch(batch),
+    });
     this.#cache = new CardCache(options.maxCachedCards ?? 100_000);
   }
 
   submitMessage(request: NetworkRequest, panHash: string, late: boolean): Promise<MessageResult> {
     return new Promise((resolve) => {
-      this.#enqueue({ kind: 'message', request, panHash, late, resolve });
+      this.#queue.add({ kind: 'message', request, panHash, late, resolve });
     });
   }
 
   submitReversal(reversal: NetworkReversal, panHash: string): Promise<ReversalResult> {
     return new Promise((resolve) => {
-      this.#enqueue({ kind: 'reversal', reversal, panHash, resolve });
+      this.#queue.add({ kind: 'reversal', reversal, panHash, resolve });
     });
   }
 
@@ -406,46 +407,14 @@ export class IssuerStore {
     this.#cache.delete(panHash);
   }
 
-  /**
-   * Queues a job. The pump runs in a microtask, so that the messages submitted in one turn of the
-   * event loop (a burst of replies resolving callers that send again) start in one batch rather than
-   * the first alone.
-   */
-  #enqueue(job: Job): void {
-    this.#queue.push(job);
-    if (this.#pumpQueued) return;
-    this.#pumpQueued = true;
-    queueMicrotask(() => {
-      this.#pumpQueued = false;
-      this.#pump();
-    });
-  }
-
+  /** True while anything is queued or being written. */
   get busy(): boolean {
-    return this.#inFlight > 0 || this.#queue.length > 0 || this.#pumpQueued;
+    return this.#queue.busy;
   }
 
   /** Resolves once nothing is queued or being written. */
   idle(): Promise<void> {
-    if (!this.busy) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
-  #pump(): void {
-    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
-      const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
-      this.#queue = this.#queue.length <= this.#maxBatch ? [] : this.#queue.slice(this.#maxBatch);
-      this.#inFlight++;
-      void this.#runBatch(batch).finally(() => {
-        this.#inFlight--;
-        this.#pump();
-        if (!this.busy) {
-          const waiters = this.#idleWaiters;
-          this.#idleWaiters = [];
-          for (const waiter of waiters) waiter();
-        }
-      });
-    }
+    return this.#queue.idle();
   }
 
   async #runBatch(jobs: Job[]): Promise<void> {
