@@ -92,12 +92,18 @@ async function assertPaymentsBooked(db: TestDatabase['db']): Promise<void> {
       GROUP BY reverses_entry_id HAVING count(*) > 1`,
   );
   assert.deepEqual(reversedTwice.rows, [], 'no entry reversed twice');
-  // A sale still in force has its entry standing; a voided or reversed one has it reversed.
+  // A sale still in force has its entry standing; a voided or reversed one has it reversed. A void
+  // that was itself reversed (its terminal's reversal after a lost reply) puts the sale back in
+  // force: the void's entry, the reversal of the sale's, is then reversed in turn.
   const wrong = await db.query<{ id: string; status: string; reversed: boolean }>(
-    `SELECT p.id, p.status, EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = p.ledger_entry_id) AS reversed
-       FROM card_payments p
-      WHERE p.kind = 'sale' AND p.ledger_entry_id IS NOT NULL
-        AND (p.status = 'approved') = EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = p.ledger_entry_id)`,
+    `SELECT id, status, reversed FROM (
+       SELECT p.id, p.status,
+              EXISTS (SELECT 1 FROM ledger_entries r
+                       WHERE r.reverses_entry_id = p.ledger_entry_id
+                         AND NOT EXISTS (SELECT 1 FROM ledger_entries rr WHERE rr.reverses_entry_id = r.id)) AS reversed
+         FROM card_payments p
+        WHERE p.kind = 'sale' AND p.ledger_entry_id IS NOT NULL) s
+      WHERE (status = 'approved') = reversed`,
   );
   assert.deepEqual(wrong.rows, [], 'sales in force stand in the ledger, the others are reversed there');
 }
