@@ -16,8 +16,9 @@ import {
   workingCard,
 } from './issuer.ts';
 
-// Group commit for the simulated issuer (over the shared BatchQueue). Messages that arrive while batches are being written queue;
-// the next batch takes them all (up to maxBatch). A batch has two paths:
+// Group commit for the simulated issuer, over the shared BatchQueue. Messages that arrive while
+// batches are being written queue; the next batch takes them all (up to maxBatch). A batch has two
+// paths:
 //
 // FAST (one round trip, one statement, its own transaction): for plain messages (no original to find,
 // no reversal) on cards the store remembers. The card cache holds each card's row as last written or
