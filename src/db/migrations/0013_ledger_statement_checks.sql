@@ -17,7 +17,6 @@ CREATE OR REPLACE FUNCTION ledger_postings_check() RETURNS trigger LANGUAGE plpg
 DECLARE
   this_tx bigint := (pg_current_xact_id()::text)::bigint;
   account record;
-  suspect uuid;
   bad record;
 BEGIN
   -- Each account once: it exists, is open and keeps the postings' currency (a look-up by key each).
@@ -38,23 +37,8 @@ BEGIN
       MESSAGE = format('ledger account %s keeps %s: a posting in %s cannot go to it', account.code,
                        account.account_currency, account.currency);
   END IF;
-  -- Each entry once: is anything wrong with it (or does a post of a pending entry need its limits)?
-  SELECT x.entry_id INTO suspect
-    FROM (SELECT entry_id, sum(c) AS postings, bool_and(s = 0) AS balanced,
-                 bool_and(all_pending) AS all_pending, bool_or(any_pending) AS any_pending
-            FROM (SELECT entry_id, count(*) AS c, sum(CASE side WHEN 'debit' THEN amount ELSE -amount END) AS s,
-                         bool_and(pending) AS all_pending, bool_or(pending) AS any_pending
-                    FROM new_postings GROUP BY entry_id, currency) per_currency
-           GROUP BY entry_id) x
-    LEFT JOIN LATERAL (SELECT kind, created_tx FROM ledger_entries WHERE id = x.entry_id OFFSET 0) e ON true
-   WHERE x.postings < 2 OR NOT x.balanced OR e.kind IS NULL OR e.created_tx <> this_tx
-      OR e.kind IN ('void_pending', 'expire_pending', 'post_pending')
-      OR x.all_pending <> (e.kind = 'pending') OR x.any_pending <> (e.kind = 'pending')
-   LIMIT 1;
-  IF suspect IS NULL THEN
-    RETURN NULL;
-  END IF;
-  -- Name what is wrong precisely.
+  -- Each entry once: the loop runs only for an entry with something wrong (or a post of a pending
+  -- entry, whose limits need its reservation), and names what is wrong.
   FOR bad IN
     SELECT x.entry_id, e.kind, e.created_tx, e.pending_entry_id, x.postings, x.balanced, x.all_pending, x.any_pending
       FROM (SELECT entry_id, sum(c) AS postings, bool_and(s = 0) AS balanced,
@@ -65,6 +49,9 @@ BEGIN
              GROUP BY entry_id) x
       LEFT JOIN LATERAL (SELECT kind, created_tx, pending_entry_id FROM ledger_entries WHERE id = x.entry_id OFFSET 0) e
         ON true
+     WHERE x.postings < 2 OR NOT x.balanced OR e.kind IS NULL OR e.created_tx <> this_tx
+        OR e.kind IN ('void_pending', 'expire_pending', 'post_pending')
+        OR x.all_pending <> (e.kind = 'pending') OR x.any_pending <> (e.kind = 'pending')
   LOOP
     IF bad.kind IS NULL OR bad.created_tx <> this_tx THEN
       RAISE EXCEPTION USING ERRCODE = 'TPL12',
