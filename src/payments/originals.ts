@@ -75,38 +75,50 @@ async function changeStatus(tx: Tx, id: string, from: string, to: string): Promi
   if (updated.rowCount !== 1) throw new StateChanged('invalid_transaction');
 }
 
-const VOID_SALE: Flow = {
-  operation: 'void',
-  async find(core, request) {
-    // A void acts within the open batch only: a settled sale is refunded, not voided.
-    if (request.original?.batchNo !== request.batchNo) return 'invalid_transaction';
-    const original = await lookUp(core, request, {
-      batchNo: request.batchNo,
-      trace: request.original.trace,
-      mti: '0200',
-    });
-    if (original === undefined || original.kind !== 'sale') return 'original_not_found';
-    return original;
-  },
-  check(_core, request, original) {
-    if (!referencesMatch(request, original)) return 'original_not_found';
-    if (original.status !== 'approved' || original.refunded_minor > 0n) return 'invalid_transaction';
-    if (original.amount_minor !== request.amountMinor) return 'original_amount_incorrect';
-    return undefined;
-  },
-  async apply(core, tx, _request, original, row) {
-    await changeStatus(tx, original.id, 'approved', 'voided');
-    const { entry } = await core.deps.ledger.reverse(
-      {
-        idempotencyKey: `card:${row.id}`,
-        entryId: original.ledger_entry_id!,
-        description: `Void of card sale ${original.rrn}`,
-      },
-      { tx },
-    );
-    await setLedgerEntry(tx, row.id, entry.id);
-  },
-};
+/**
+ * A void of a sale or of a completion: within the open batch, of the full amount, of an original still
+ * approved and not refunded; its ledger entry reverses the original's.
+ */
+function voidFlow(
+  operation: 'void' | 'completion_void',
+  originalKind: 'sale' | 'completion',
+  what: string,
+): Flow {
+  return {
+    operation,
+    async find(core, request) {
+      // A void acts within the open batch only: a settled sale is refunded, not voided.
+      if (request.original?.batchNo !== request.batchNo) return 'invalid_transaction';
+      const original = await lookUp(core, request, {
+        batchNo: request.batchNo,
+        trace: request.original.trace,
+        mti: '0200',
+      });
+      if (original === undefined || original.kind !== originalKind) return 'original_not_found';
+      return original;
+    },
+    check(_core, request, original) {
+      if (!referencesMatch(request, original)) return 'original_not_found';
+      if (original.status !== 'approved' || original.refunded_minor > 0n) return 'invalid_transaction';
+      if (original.amount_minor !== request.amountMinor) return 'original_amount_incorrect';
+      return undefined;
+    },
+    async apply(core, tx, _request, original, row) {
+      await changeStatus(tx, original.id, 'approved', 'voided');
+      const { entry } = await core.deps.ledger.reverse(
+        {
+          idempotencyKey: `card:${row.id}`,
+          entryId: original.ledger_entry_id!,
+          description: `Void of ${what} ${original.rrn}`,
+        },
+        { tx },
+      );
+      await setLedgerEntry(tx, row.id, entry.id);
+    },
+  };
+}
+
+const VOID_SALE = voidFlow('void', 'sale', 'card sale');
 
 const REFUND: Flow = {
   operation: 'refund',
@@ -237,37 +249,7 @@ const COMPLETION: Flow = {
   },
 };
 
-const COMPLETION_VOID: Flow = {
-  operation: 'completion_void',
-  async find(core, request) {
-    if (request.original?.batchNo !== request.batchNo) return 'invalid_transaction';
-    const original = await lookUp(core, request, {
-      batchNo: request.batchNo,
-      trace: request.original.trace,
-      mti: '0200',
-    });
-    if (original === undefined || original.kind !== 'completion') return 'original_not_found';
-    return original;
-  },
-  check(_core, request, original) {
-    if (!referencesMatch(request, original)) return 'original_not_found';
-    if (original.status !== 'approved' || original.refunded_minor > 0n) return 'invalid_transaction';
-    if (original.amount_minor !== request.amountMinor) return 'original_amount_incorrect';
-    return undefined;
-  },
-  async apply(core, tx, _request, original, row) {
-    await changeStatus(tx, original.id, 'approved', 'voided');
-    const { entry } = await core.deps.ledger.reverse(
-      {
-        idempotencyKey: `card:${row.id}`,
-        entryId: original.ledger_entry_id!,
-        description: `Void of pre-authorization completion ${original.rrn}`,
-      },
-      { tx },
-    );
-    await setLedgerEntry(tx, row.id, entry.id);
-  },
-};
+const COMPLETION_VOID = voidFlow('completion_void', 'completion', 'pre-authorization completion');
 
 async function setLedgerEntry(tx: Tx, paymentId: string, entryId: string): Promise<void> {
   await tx.query('UPDATE card_payments SET ledger_entry_id = $2 WHERE id = $1', [paymentId, entryId]);
