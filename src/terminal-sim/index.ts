@@ -66,6 +66,21 @@ export {
   type SignInKeySet,
   type TransactionType,
 } from './protocol.ts';
+export {
+  type Balance,
+  type CardInput,
+  describeOutcome,
+  type NetworkResult,
+  type Outcome,
+  type ParamsResult,
+  type PreAuthRefOptions,
+  type RefundOptions,
+  type ReversalResult,
+  type SettlementResult,
+  type SignInResult,
+  type TransactionResult,
+  type VoidOptions,
+} from './results.ts';
 export { formatSlip, type SlipOptions } from './slip.ts';
 export {
   applyStateOptions,
@@ -84,22 +99,4 @@ export {
   type TerminalMacAlgorithm,
   type TerminalState,
 } from './state.ts';
-export {
-  type Balance,
-  type CardInput,
-  DEFAULT_TIMEOUT_MS,
-  describeOutcome,
-  merchantNameOf,
-  type NetworkResult,
-  type Outcome,
-  type ParamsResult,
-  type PreAuthRefOptions,
-  type RefundOptions,
-  type ReversalResult,
-  type SettlementResult,
-  type SignInResult,
-  Terminal,
-  type TerminalOptions,
-  type TransactionResult,
-  type VoidOptions,
-} from './terminal.ts';
+export { DEFAULT_TIMEOUT_MS, merchantNameOf, Terminal, type TerminalOptions } from './terminal.ts';

@@ -20,6 +20,7 @@ import { Secret } from '../shared/secret.ts';
 import { isTerminalError, TerminalError } from './errors.ts';
 import type { CardData } from './journal.ts';
 import { type Endpoint, formatEndpoint } from './link.ts';
+import type { Outcome } from './results.ts';
 import {
   applyStateOptions,
   FileStateStore,
@@ -29,7 +30,7 @@ import {
   stateFileOf,
   type TerminalState,
 } from './state.ts';
-import { type Outcome, Terminal } from './terminal.ts';
+import { Terminal } from './terminal.ts';
 
 export const LOAD_TYPES = ['sale', 'balance', 'void', 'refund', 'preauth', 'complete', 'echo'] as const;
 export type LoadType = (typeof LOAD_TYPES)[number];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { TransactionResult } from './results.ts';
 import { formatSlip } from './slip.ts';
-import type { TransactionResult } from './terminal.ts';
 
 const sale: TransactionResult = {
   type: 'sale',

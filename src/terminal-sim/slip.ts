@@ -3,7 +3,7 @@
 // batch, trace (凭证号), RRN, authorization code, date and time, amount and the signature line.
 
 import { CNY, formatAmount } from '../shared/money.ts';
-import type { TransactionResult } from './terminal.ts';
+import type { TransactionResult } from './results.ts';
 
 const RULE = '--------------------------------';
 const ENTRY_MARK = { swipe: 'S', manual: 'M' } as const;
