@@ -4,6 +4,7 @@ import { businessDate, type Clock } from '../shared/clock.ts';
 import { TillpointError } from '../shared/errors.ts';
 import { isId, newId } from '../shared/ids.ts';
 import { Accounts } from './accounts.ts';
+import { balanceOf, historyOf, trialBalance, verifyIntegrity } from './reads.ts';
 import {
   type AccountRef,
   checkBusinessDate,
@@ -77,17 +78,6 @@ interface PostingRow {
   side: Posting['side'];
   amount: bigint;
   pending: boolean;
-}
-
-interface BalanceRow {
-  debits_posted: bigint;
-  credits_posted: bigint;
-  debits_pending: bigint;
-  credits_pending: bigint;
-}
-
-function isDebitNormal(account: Account): boolean {
-  return account.type === 'asset' || account.type === 'expense';
 }
 
 /**
@@ -358,43 +348,7 @@ export class Ledger {
    */
   async balance(code: string, options: { asOf?: string; db?: Queryable } = {}): Promise<Balance> {
     const db = options.db ?? this.#db;
-    const account = await this.accounts.get(code, db);
-    let row: BalanceRow;
-    if (options.asOf === undefined) {
-      const result = await db.query<BalanceRow>('SELECT * FROM ledger_balances WHERE account_id = $1', [
-        account.id,
-      ]);
-      row = result.rows[0]!;
-    } else {
-      checkBusinessDate(options.asOf, 'asOf');
-      const result = await db.query<{ debits: string; credits: string }>(
-        `SELECT coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0)::text AS debits,
-                coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0)::text AS credits
-           FROM ledger_postings WHERE account_id = $1 AND business_date <= $2 AND NOT pending`,
-        [account.id, options.asOf],
-      );
-      row = {
-        debits_posted: BigInt(result.rows[0]!.debits),
-        credits_posted: BigInt(result.rows[0]!.credits),
-        debits_pending: 0n,
-        credits_pending: 0n,
-      };
-    }
-    const debitNormal = isDebitNormal(account);
-    const posted = debitNormal
-      ? row.debits_posted - row.credits_posted
-      : row.credits_posted - row.debits_posted;
-    const reserved = debitNormal ? row.credits_pending : row.debits_pending;
-    return {
-      account,
-      asOf: options.asOf ?? null,
-      debitsPostedMinor: row.debits_posted,
-      creditsPostedMinor: row.credits_posted,
-      debitsPendingMinor: row.debits_pending,
-      creditsPendingMinor: row.credits_pending,
-      postedMinor: posted,
-      availableMinor: posted - reserved,
-    };
+    return balanceOf(db, await this.accounts.get(code, db), options.asOf);
   }
 
   /** Postings of an account, newest first; `startingAfter` is the last `postingId` of the previous page. */
@@ -402,166 +356,23 @@ export class Ledger {
     code: string,
     options: { limit: number; startingAfter?: bigint },
   ): Promise<Page<HistoryLine>> {
-    const account = await this.accounts.get(code);
-    const result = await this.#db.query<{
-      id: bigint;
-      entry_id: string;
-      kind: EntryKind;
-      side: Posting['side'];
-      amount: bigint;
-      pending: boolean;
-      business_date: string;
-      description: string;
-      reference_type: string | null;
-      reference_id: string | null;
-      created_at: Date;
-    }>(
-      `SELECT p.id, p.entry_id, e.kind, p.side, p.amount, p.pending, p.business_date, e.description,
-              e.reference_type, e.reference_id, e.created_at
-         FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id
-        WHERE p.account_id = $1 AND ($2::bigint IS NULL OR p.id < $2)
-        ORDER BY p.id DESC LIMIT $3`,
-      [account.id, options.startingAfter?.toString() ?? null, options.limit + 1],
-    );
-    const data = result.rows.slice(0, options.limit).map(
-      (row): HistoryLine => ({
-        postingId: row.id,
-        entryId: row.entry_id,
-        kind: row.kind,
-        side: row.side,
-        amountMinor: row.amount,
-        pending: row.pending,
-        businessDate: row.business_date,
-        description: row.description,
-        referenceType: row.reference_type,
-        referenceId: row.reference_id,
-        createdAt: row.created_at,
-      }),
-    );
-    return { data, hasMore: result.rows.length > options.limit };
+    return historyOf(this.#db, await this.accounts.get(code), options);
   }
 
   /**
    * Every account's posted debit or credit balance and, per currency, the totals: debits equal credits
    * (difference zero) in a sound ledger. `asOf` computes it from postings up to that business date.
    */
-  async trialBalance(options: { asOf?: string } = {}): Promise<TrialBalance> {
-    let rows: Array<{
-      code: string;
-      name: string;
-      type: Account['type'];
-      currency: string;
-      debits: string;
-      credits: string;
-    }>;
-    if (options.asOf === undefined) {
-      const result = await this.#db.query<(typeof rows)[number]>(
-        `SELECT a.code, a.name, a.type, a.currency, b.debits_posted::text AS debits, b.credits_posted::text AS credits
-           FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id ORDER BY a.code`,
-      );
-      rows = result.rows;
-    } else {
-      checkBusinessDate(options.asOf, 'asOf');
-      const result = await this.#db.query<(typeof rows)[number]>(
-        `SELECT a.code, a.name, a.type, a.currency,
-                coalesce(sum(p.amount) FILTER (WHERE p.side = 'debit'), 0)::text AS debits,
-                coalesce(sum(p.amount) FILTER (WHERE p.side = 'credit'), 0)::text AS credits
-           FROM ledger_accounts a
-           LEFT JOIN ledger_postings p ON p.account_id = a.id AND NOT p.pending AND p.business_date <= $1
-          GROUP BY a.id ORDER BY a.code`,
-        [options.asOf],
-      );
-      rows = result.rows;
-    }
-    const totals = new Map<string, { debitMinor: bigint; creditMinor: bigint }>();
-    const accounts = rows.map((row) => {
-      const net = BigInt(row.debits) - BigInt(row.credits);
-      const line = {
-        code: row.code,
-        name: row.name,
-        type: row.type,
-        currency: row.currency,
-        debitMinor: net > 0n ? net : 0n,
-        creditMinor: net < 0n ? -net : 0n,
-      };
-      const total = totals.get(row.currency) ?? { debitMinor: 0n, creditMinor: 0n };
-      total.debitMinor += line.debitMinor;
-      total.creditMinor += line.creditMinor;
-      totals.set(row.currency, total);
-      return line;
-    });
-    return {
-      asOf: options.asOf ?? null,
-      accounts,
-      totals: [...totals].map(([currency, t]) => ({
-        currency,
-        debitMinor: t.debitMinor,
-        creditMinor: t.creditMinor,
-        differenceMinor: t.debitMinor - t.creditMinor,
-      })),
-    };
+  trialBalance(options: { asOf?: string } = {}): Promise<TrialBalance> {
+    return trialBalance(this.#db, options);
   }
 
   /**
    * Recomputes every balance from the postings (posted, and pending not yet resolved) and checks that
    * every entry balances: for `tillpoint ledger verify` and tests. Reads everything: not for hot paths.
    */
-  async verifyIntegrity(): Promise<IntegrityReport> {
-    const result = await this.#db.query<{
-      code: string;
-      debits_posted: bigint;
-      credits_posted: bigint;
-      debits_pending: bigint;
-      credits_pending: bigint;
-      dp: string;
-      cp: string;
-      dq: string;
-      cq: string;
-    }>(
-      `SELECT a.code, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending,
-              coalesce(s.dp, 0)::text AS dp, coalesce(s.cp, 0)::text AS cp,
-              coalesce(s.dq, 0)::text AS dq, coalesce(s.cq, 0)::text AS cq
-         FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
-         LEFT JOIN (
-           SELECT p.account_id,
-                  sum(p.amount) FILTER (WHERE p.side = 'debit' AND NOT p.pending) AS dp,
-                  sum(p.amount) FILTER (WHERE p.side = 'credit' AND NOT p.pending) AS cp,
-                  sum(p.amount) FILTER (WHERE p.side = 'debit' AND p.pending AND r.id IS NULL) AS dq,
-                  sum(p.amount) FILTER (WHERE p.side = 'credit' AND p.pending AND r.id IS NULL) AS cq
-             FROM ledger_postings p
-             LEFT JOIN ledger_entries r ON p.pending AND r.pending_entry_id = p.entry_id
-            GROUP BY p.account_id) s ON s.account_id = a.id
-        ORDER BY a.code`,
-    );
-    const mismatches: IntegrityReport['mismatches'] = [];
-    for (const row of result.rows) {
-      const pairs: Array<[string, bigint, string]> = [
-        ['debits_posted', row.debits_posted, row.dp],
-        ['credits_posted', row.credits_posted, row.cp],
-        ['debits_pending', row.debits_pending, row.dq],
-        ['credits_pending', row.credits_pending, row.cq],
-      ];
-      for (const [field, stored, computed] of pairs) {
-        if (stored !== BigInt(computed)) {
-          mismatches.push({ code: row.code, field, stored, fromPostings: BigInt(computed) });
-        }
-      }
-    }
-    const unbalanced = await this.#db.query<{ entry_id: string }>(
-      `SELECT entry_id FROM ledger_postings GROUP BY entry_id, currency
-       HAVING sum(CASE side WHEN 'debit' THEN amount ELSE -amount END) <> 0 OR count(*) < 1
-       UNION
-       SELECT e.id FROM ledger_entries e
-        WHERE e.kind IN ('posted', 'pending', 'post_pending')
-          AND (SELECT count(*) FROM ledger_postings p WHERE p.entry_id = e.id) < 2`,
-    );
-    const unbalancedEntries = unbalanced.rows.map((row) => row.entry_id);
-    return {
-      ok: mismatches.length === 0 && unbalancedEntries.length === 0,
-      accountsChecked: result.rows.length,
-      mismatches,
-      unbalancedEntries,
-    };
+  verifyIntegrity(): Promise<IntegrityReport> {
+    return verifyIntegrity(this.#db);
   }
 
   /**
