@@ -1,62 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createAudit } from '../audit/index.ts';
-import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
+import type { TestDatabase } from '../db/testing.ts';
 import { ManualClock } from '../shared/clock.ts';
-import { type ErrorCode, TillpointError } from '../shared/errors.ts';
-import { type EntryInput, Ledger } from './index.ts';
+import type { ErrorCode, TillpointError } from '../shared/errors.ts';
+import type { EntryInput, Ledger } from './index.ts';
+import { key, openTestLedger, rejects, sale } from './testing.ts';
 
 let t: TestDatabase;
 let ledger: Ledger;
 const clock = new ManualClock('2026-11-26T02:00:00Z');
 
 before(async () => {
-  t = await createTestDatabase();
-  ledger = new Ledger({ db: t.db, audit: createAudit({ clock }), clock, timeZone: 'Asia/Shanghai' });
-  await ledger.openAccount({ code: 'bank', name: 'Bank', type: 'asset' });
-  await ledger.openAccount({ code: 'network:receivable', name: 'Card network receivable', type: 'asset' });
-  await ledger.openAccount({ code: 'merchant:m1:pending', name: 'Merchant pending', type: 'liability' });
-  await ledger.openAccount({
-    code: 'wallet:w1',
-    name: 'Prepaid wallet',
-    type: 'liability',
-    noNegative: true,
-  });
-  await ledger.openAccount({ code: 'fees', name: 'Fee revenue', type: 'revenue' });
-  await ledger.openAccount({ code: 'usd:bank', name: 'USD bank', type: 'asset', currency: 'USD' });
-  await ledger.openAccount({ code: 'old', name: 'Closed account', type: 'asset' });
-  await ledger.closeAccount('old');
+  ({ t, ledger } = await openTestLedger(clock));
 });
 
 after(async () => {
   await t.drop();
 });
-
-let keySeq = 0;
-const key = () => `test-${++keySeq}`;
-
-function sale(amountMinor: bigint, idempotencyKey = key()): EntryInput {
-  return {
-    idempotencyKey,
-    description: 'Card sale',
-    postings: [
-      { account: 'network:receivable', side: 'debit', amountMinor },
-      { account: 'merchant:m1:pending', side: 'credit', amountMinor },
-    ],
-  };
-}
-
-async function rejects(promise: Promise<unknown>, code: ErrorCode, param?: string): Promise<TillpointError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TillpointError, `expected a TillpointError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (param !== undefined) assert.equal(error.param, param);
-    return error;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 describe('posting', () => {
   it('posts a balanced entry and moves both balances', async () => {
@@ -283,152 +243,6 @@ describe('accounts that may not go negative', () => {
   });
 });
 
-describe('two-phase entries', () => {
-  async function loadWallet(amountMinor: bigint): Promise<void> {
-    await ledger.post({
-      idempotencyKey: key(),
-      description: 'load',
-      postings: [
-        { account: 'bank', side: 'debit', amountMinor },
-        { account: 'wallet:w1', side: 'credit', amountMinor },
-      ],
-    });
-  }
-  function hold(amountMinor: bigint, expiresAt?: Date): EntryInput {
-    return {
-      idempotencyKey: key(),
-      description: 'pre-authorization',
-      reference: { type: 'payment', id: key() },
-      postings: [
-        { account: 'wallet:w1', side: 'debit', amountMinor },
-        { account: 'merchant:m1:pending', side: 'credit', amountMinor },
-      ],
-      pending: expiresAt === undefined ? {} : { expiresAt },
-    };
-  }
-
-  it('reserves without posting, and the reservation counts against what is available', async () => {
-    await loadWallet(1000n);
-    const before = await ledger.balance('wallet:w1');
-    const { entry } = await ledger.post(hold(300n));
-    assert.equal(entry.kind, 'pending');
-    const after = await ledger.balance('wallet:w1');
-    assert.equal(after.postedMinor, before.postedMinor);
-    assert.equal(after.debitsPendingMinor - before.debitsPendingMinor, 300n);
-    assert.equal(after.availableMinor, before.availableMinor - 300n);
-    // More than is available cannot be reserved on an account that may not go negative.
-    await rejects(ledger.post(hold(after.availableMinor + 1n)), 'TILLPOINT_ERR_INSUFFICIENT_BALANCE');
-    await ledger.voidPending({ idempotencyKey: key(), pendingEntryId: entry.id });
-  });
-
-  it('posts in part and releases the rest', async () => {
-    await loadWallet(500n);
-    const before = await ledger.balance('wallet:w1');
-    const { entry } = await ledger.post(hold(500n));
-    const posted = await ledger.postPending({
-      idempotencyKey: key(),
-      pendingEntryId: entry.id,
-      postings: [
-        { account: 'wallet:w1', side: 'debit', amountMinor: 320n },
-        { account: 'merchant:m1:pending', side: 'credit', amountMinor: 320n },
-      ],
-    });
-    assert.equal(posted.entry.kind, 'post_pending');
-    assert.equal(posted.entry.pendingEntryId, entry.id);
-    const after = await ledger.balance('wallet:w1');
-    assert.equal(after.debitsPendingMinor, before.debitsPendingMinor);
-    assert.equal(after.postedMinor, before.postedMinor - 320n);
-  });
-
-  it('posts in full up to an account that may not go negative, exactly at its limit', async () => {
-    const available = (await ledger.balance('wallet:w1')).availableMinor;
-    await loadWallet(250n);
-    const { entry } = await ledger.post(hold(available + 250n));
-    await ledger.postPending({ idempotencyKey: key(), pendingEntryId: entry.id });
-    const after = await ledger.balance('wallet:w1');
-    assert.equal(after.availableMinor, 0n);
-    assert.equal(after.postedMinor, 0n);
-  });
-
-  it('refuses to post more than was reserved', async () => {
-    await loadWallet(100n);
-    const { entry } = await ledger.post(hold(100n));
-    await rejects(
-      ledger.postPending({
-        idempotencyKey: key(),
-        pendingEntryId: entry.id,
-        postings: [
-          { account: 'wallet:w1', side: 'debit', amountMinor: 101n },
-          { account: 'merchant:m1:pending', side: 'credit', amountMinor: 101n },
-        ],
-      }),
-      'TILLPOINT_ERR_PENDING_EXCEEDED',
-    );
-    await ledger.voidPending({ idempotencyKey: key(), pendingEntryId: entry.id });
-  });
-
-  it('resolves a pending entry once: post, void and expire after that are refused; a repeat is a replay', async () => {
-    await loadWallet(100n);
-    const { entry } = await ledger.post(hold(100n));
-    const voidKey = key();
-    const voided = await ledger.voidPending({ idempotencyKey: voidKey, pendingEntryId: entry.id });
-    assert.equal(voided.entry.kind, 'void_pending');
-    const replay = await ledger.voidPending({ idempotencyKey: voidKey, pendingEntryId: entry.id });
-    assert.equal(replay.created, false);
-    assert.equal(replay.entry.id, voided.entry.id);
-    await rejects(
-      ledger.postPending({ idempotencyKey: key(), pendingEntryId: entry.id }),
-      'TILLPOINT_ERR_PENDING_ALREADY_RESOLVED',
-    );
-    await rejects(
-      ledger.postPending({ idempotencyKey: voidKey, pendingEntryId: entry.id }),
-      'TILLPOINT_ERR_ENTRY_CONFLICT',
-    );
-  });
-
-  it('resolves concurrent post and void of one pending entry exactly once', async () => {
-    await loadWallet(100n);
-    const { entry } = await ledger.post(hold(100n));
-    const results = await Promise.allSettled([
-      ledger.postPending({ idempotencyKey: key(), pendingEntryId: entry.id }),
-      ledger.voidPending({ idempotencyKey: key(), pendingEntryId: entry.id }),
-      ledger.postPending({ idempotencyKey: key(), pendingEntryId: entry.id }),
-    ]);
-    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-    for (const r of results) {
-      if (r.status === 'rejected') assert.equal(r.reason.code, 'TILLPOINT_ERR_PENDING_ALREADY_RESOLVED');
-    }
-  });
-
-  it('expires a pending entry whose time has passed, releasing it', async () => {
-    await loadWallet(100n);
-    const before = await ledger.balance('wallet:w1');
-    const { entry } = await ledger.post(hold(100n, new Date(clock.now().getTime() + 60_000)));
-    assert.equal(await ledger.expirePending(), 0);
-    clock.advance(61_000);
-    assert.equal(await ledger.expirePending(), 1);
-    assert.equal(await ledger.expirePending(), 0);
-    const after = await ledger.balance('wallet:w1');
-    assert.equal(after.debitsPendingMinor, before.debitsPendingMinor);
-    await rejects(
-      ledger.postPending({ idempotencyKey: key(), pendingEntryId: entry.id }),
-      'TILLPOINT_ERR_PENDING_ALREADY_RESOLVED',
-    );
-  });
-
-  it('refuses to resolve what is not pending', async () => {
-    const { entry } = await ledger.post(sale(5n));
-    await rejects(
-      ledger.voidPending({ idempotencyKey: key(), pendingEntryId: entry.id }),
-      'TILLPOINT_ERR_PENDING_NOT_FOUND',
-    );
-    await rejects(
-      ledger.voidPending({ idempotencyKey: key(), pendingEntryId: '0190b2c4-0000-7000-8000-000000000000' }),
-      'TILLPOINT_ERR_PENDING_NOT_FOUND',
-    );
-  });
-});
-
 describe('corrections', () => {
   it('reverses a posted entry once, with swapped postings that reference it', async () => {
     const before = await ledger.balance('merchant:m1:pending');
@@ -464,129 +278,6 @@ describe('corrections', () => {
     await assert.rejects(t.db.query('TRUNCATE ledger_postings'), (error: { code?: string }) =>
       ['TPL05', '0A000'].includes(error.code ?? ''),
     );
-  });
-});
-
-describe('rules in the database, whatever the code does', () => {
-  type Raw = [code: string, side: 'debit' | 'credit', amount: number, currency?: string];
-
-  /**
-   * Writes an entry and its postings with plain SQL, runs the checks due at commit, and rolls back
-   * (so that the balances, which plain SQL does not keep, stay true); returns the error's SQLSTATE.
-   */
-  async function rawEntry(postings: Raw[]): Promise<string | undefined> {
-    const client = await t.db.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const inserted = await client.query<{ id: string }>(
-        `INSERT INTO ledger_entries (id, idempotency_key, request_hash, kind, business_date, description)
-         VALUES (gen_random_uuid(), gen_random_uuid()::text, 'x', 'posted', '2026-11-26', 'raw') RETURNING id`,
-      );
-      if (postings.length > 0) {
-        await client.query(
-          `INSERT INTO ledger_postings (entry_id, line, account_id, currency, side, amount, pending, business_date)
-           SELECT $1, p.line, a.id, coalesce(p.currency, a.currency), p.side, p.amount, false, '2026-11-26'
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS p(code, side, amount, currency, line)
-             JOIN ledger_accounts a ON a.code = p.code`,
-          [
-            inserted.rows[0]!.id,
-            postings.map((p) => p[0]),
-            postings.map((p) => p[1]),
-            postings.map((p) => p[2]),
-            postings.map((p) => p[3] ?? null),
-          ],
-        );
-      }
-      await client.query('SET CONSTRAINTS ALL IMMEDIATE');
-      return undefined;
-    } catch (error) {
-      return (error as { code: string }).code;
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
-  }
-
-  const rows: Array<[string, Raw[], string | undefined]> = [
-    [
-      'a balanced entry',
-      [
-        ['bank', 'debit', 5],
-        ['fees', 'credit', 5],
-      ],
-      undefined,
-    ],
-    [
-      'an unbalanced entry',
-      [
-        ['bank', 'debit', 5],
-        ['fees', 'credit', 4],
-      ],
-      'TPL01',
-    ],
-    ['a single posting', [['bank', 'debit', 5]], 'TPL02'],
-    ['no posting (the deferred foreign key to its first posting)', [], '23503'],
-    [
-      'a closed account',
-      [
-        ['old', 'debit', 5],
-        ['fees', 'credit', 5],
-      ],
-      'TPL03',
-    ],
-    [
-      'a currency other than the account',
-      [
-        ['bank', 'debit', 5, 'USD'],
-        ['fees', 'credit', 5],
-      ],
-      'TPL10',
-    ],
-  ];
-  for (const [name, postings, code] of rows) {
-    it(`${code === undefined ? 'accepts' : `refuses (${code})`} ${name}`, async () => {
-      assert.equal(await rawEntry(postings), code);
-    });
-  }
-
-  it('refuses a posting added to an entry after its transaction', async () => {
-    const { entry } = await ledger.post(sale(1n));
-    await assert.rejects(
-      t.db.query(
-        `INSERT INTO ledger_postings (entry_id, line, account_id, currency, side, amount, pending, business_date)
-         SELECT $1, 9, id, 'CNY', 'debit', 1, false, '2026-11-26' FROM ledger_accounts WHERE code = 'bank'`,
-        [entry.id],
-      ),
-      { code: 'TPL12' },
-    );
-  });
-
-  it('refuses a posting to an account that does not exist', async () => {
-    await assert.rejects(
-      t.db.query(
-        `WITH e AS (
-           INSERT INTO ledger_entries (id, idempotency_key, request_hash, kind, business_date, description)
-           VALUES (gen_random_uuid(), gen_random_uuid()::text, 'x', 'posted', '2026-11-26', 'raw') RETURNING id)
-         INSERT INTO ledger_postings (entry_id, line, account_id, currency, side, amount, pending, business_date)
-         SELECT e.id, v.line, coalesce(a.id, gen_random_uuid()), 'CNY', v.side, 5, false, '2026-11-26'
-           FROM e, (VALUES (1::int2, 'debit', 'bank'), (2::int2, 'credit', 'nowhere')) v(line, side, code)
-           LEFT JOIN ledger_accounts a ON a.code = v.code`,
-      ),
-      { code: 'TPL11' },
-    );
-  });
-
-  it('refuses any change to the balance of a closed account', async () => {
-    await assert.rejects(
-      t.db.query(
-        "UPDATE ledger_balances SET debits_posted = 1 WHERE account_id = (SELECT id FROM ledger_accounts WHERE code = 'old')",
-      ),
-      { code: 'TPL03' },
-    );
-  });
-
-  it('refuses to close an account that still has a balance', async () => {
-    await rejects(ledger.closeAccount('bank'), 'TILLPOINT_ERR_ACCOUNT_NOT_EMPTY');
   });
 });
 
