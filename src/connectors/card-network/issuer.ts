@@ -305,8 +305,10 @@ export class IssuerBatch {
         hold(card, amount);
         row.holdMinor = amount;
         return this.#approve();
-      case 'void': {
-        const original = this.#original(request, c, ['sale']);
+      case 'void':
+      case 'completion_void': {
+        // A void of a sale or of a completion gives its amount back, once, in full.
+        const original = this.#original(request, c, [operation === 'void' ? 'sale' : 'completion']);
         if (original === undefined) return decline('25');
         if (original.status !== 'approved') return decline('12');
         if (amount !== original.amountMinor) return decline('64');
@@ -355,15 +357,6 @@ export class IssuerBatch {
         row.releasedMinor = original.holdMinor;
         original.holdMinor = 0n;
         this.#setStatus(original, 'completed', row);
-        return this.#approve();
-      }
-      case 'completion_void': {
-        const original = this.#original(request, c, ['completion']);
-        if (original === undefined) return decline('25');
-        if (original.status !== 'approved') return decline('12');
-        if (amount !== original.amountMinor) return decline('64');
-        spend(card, -original.amountMinor);
-        this.#setStatus(original, 'voided', row);
         return this.#approve();
       }
       default:
