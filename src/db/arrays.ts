@@ -34,7 +34,9 @@ export function arrayLiteral(values: readonly Element[]): string {
       continue;
     }
     const text = value instanceof Date ? value.toISOString() : String(value);
-    out += needsQuotes(text) ? `"${text.replace(/[\\"]/g, '\\$&')}"` : text;
+    if (!needsQuotes(text)) out += text;
+    else if (text.includes('"') || text.includes('\\')) out += `"${text.replace(/[\\"]/g, '\\$&')}"`;
+    else out += `"${text}"`;
   }
   return `${out}}`;
 }

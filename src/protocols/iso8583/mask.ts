@@ -2,7 +2,7 @@
 // data, PIN blocks, ICC data and keys as their length only). Nothing here throws: a dump is taken
 // when something already went wrong.
 
-import { DATA_BCD } from './compile.ts';
+import { type CompiledField, DATA_BCD } from './compile.ts';
 import { BATCH_END_DIGITS, decodeBatchUploadDetails, SETTLEMENT_TOTALS_DIGITS } from './layouts.ts';
 import type { AnyMessage } from './message.ts';
 import { HEX } from './tables.ts';
@@ -45,43 +45,50 @@ function batchPans(text: string, dataBytes: number): string {
   }
 }
 
-export function dumpMessage(message: AnyMessage): MessageDump {
-  const fields: Record<string, string> = {};
+/** A field's value as a dump shows it: in clear, masked, or as its length only. */
+function shown(field: CompiledField, value: string | Uint8Array): string {
+  const dataBytes =
+    typeof value === 'string'
+      ? field.data === DATA_BCD
+        ? (value.length + 1) >> 1
+        : value.length
+      : value.length;
+  switch (field.spec.mask) {
+    case 'none':
+      return typeof value === 'string' ? value : hex(value);
+    case 'pan':
+      return typeof value === 'string' ? maskPan(value) : hidden(dataBytes);
+    case 'hidden':
+      return hidden(dataBytes);
+    case 'batch_pans':
+      return typeof value === 'string' ? batchPans(value, dataBytes) : hidden(dataBytes);
+  }
+}
+
+/** Visits the message's fields in order with what a dump shows of each. */
+function eachShown(message: AnyMessage, visit: (n: number, shown: string) => void): void {
   const compiled = message.compiled;
   for (const n of compiled.fieldNumbers) {
     const value = message.slots[n];
     const field = compiled.fields[n];
-    if (value === undefined || field === undefined) continue;
-    const dataBytes =
-      typeof value === 'string'
-        ? field.data === DATA_BCD
-          ? (value.length + 1) >> 1
-          : value.length
-        : value.length;
-    let shown: string;
-    switch (field.spec.mask) {
-      case 'none':
-        shown = typeof value === 'string' ? value : hex(value);
-        break;
-      case 'pan':
-        shown = typeof value === 'string' ? maskPan(value) : hidden(dataBytes);
-        break;
-      case 'hidden':
-        shown = hidden(dataBytes);
-        break;
-      case 'batch_pans':
-        shown = typeof value === 'string' ? batchPans(value, dataBytes) : hidden(dataBytes);
-        break;
-    }
-    fields[String(n)] = shown;
+    if (value !== undefined && field !== undefined) visit(n, shown(field, value));
   }
+}
+
+export function dumpMessage(message: AnyMessage): MessageDump {
+  const fields: Record<string, string> = {};
+  eachShown(message, (n, text) => {
+    fields[String(n)] = text;
+  });
   return { spec: message.spec.name, mti: message.mti, fields };
 }
 
 /** One line: `0200 2=622202******0013 3=000000 … 52=[hidden 8 bytes]`. */
 export function formatDump(message: AnyMessage): string {
-  const dump = dumpMessage(message);
-  let line = dump.mti === '' ? '(no MTI)' : dump.mti;
-  for (const [n, shown] of Object.entries(dump.fields)) line += ` ${n}=${shown}`;
+  // Straight from the slots, with no record in between: the host dumps every message it sees.
+  let line = message.mti === '' ? '(no MTI)' : message.mti;
+  eachShown(message, (n, text) => {
+    line += ` ${n}=${text}`;
+  });
   return line;
 }
