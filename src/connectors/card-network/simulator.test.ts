@@ -675,6 +675,29 @@ describe('the card cache (fast path)', () => {
     assert.equal(await available(card), 800n);
   });
 
+  it('commits asynchronously on connections of its own, which never go back to the pool', async () => {
+    const card = await newCard({ balanceMinor: 1_000n });
+    const other = another({ maxInFlight: 2 });
+    const outcomes = await Promise.all(
+      Array.from({ length: 12 }, () => other.send(request(card, 'sale', { amountMinor: 10n }), TIMEOUT)),
+    );
+    for (const outcome of outcomes) approved(outcome);
+    await other.close();
+    const clients = await Promise.all(Array.from({ length: t.db.pool.idleCount }, () => t.db.pool.connect()));
+    try {
+      for (const client of clients) {
+        // Set by a session (the store's SET), the setting's source would say so.
+        const { rows } = await client.query<{ source: string }>(
+          "SELECT source FROM pg_settings WHERE name = 'synchronous_commit'",
+        );
+        assert.notEqual(rows[0]!.source, 'session');
+      }
+    } finally {
+      for (const client of clients) client.release();
+    }
+    assert.equal(await available(card), 880n);
+  });
+
   it('a stale cache after another instance’s write never approves beyond the balance', async () => {
     const card = await newCard({ balanceMinor: 1_000n });
     const other = another();
