@@ -80,7 +80,7 @@ export class PaymentRecorder {
   constructor(deps: { db: Database; ledger: Ledger }, { maxBatch = 500, maxInFlight = 1 } = {}) {
     this.#ledger = deps.ledger;
     this.#connections = new ConnectionKeeper(deps.db, { max: maxInFlight });
-    this.#queue = new BatchQueue({ maxBatch, maxInFlight, run: (batch) => this.#write(batch) });
+    this.#queue = new BatchQueue({ maxBatch, maxInFlight, run: (batch, later) => this.#write(batch, later) });
   }
 
   record(item: RecordItem): Promise<RecordOutcome> {
@@ -89,11 +89,14 @@ export class PaymentRecorder {
     });
   }
 
-  async #write(batch: Waiting[]): Promise<void> {
+  async #write(batch: Waiting[], later: (answer: () => void) => void): Promise<void> {
     try {
       const outcomes = await this.#withRetry(() => this.#writeBatch(batch.map((w) => w.item)));
-      batch.forEach((waiting, i) => {
-        waiting.resolve(outcomes[i]!);
+      // Answered once the next batch is on its way: their replies are built while it is written.
+      later(() => {
+        batch.forEach((waiting, i) => {
+          waiting.resolve(outcomes[i]!);
+        });
       });
       return;
     } catch (error) {

@@ -95,4 +95,34 @@ describe('BatchQueue', () => {
     assert.equal(idle, true);
     assert.equal(q.queue.busy, false);
   });
+
+  it('answers given through later come after the next batch has started with what queued meanwhile', async () => {
+    const events: string[] = [];
+    const finishers: Array<() => void> = [];
+    const queue = new BatchQueue<{ n: number; done: () => void }>({
+      maxBatch: 10,
+      maxInFlight: 1,
+      run: async (batch, later) => {
+        events.push(`start ${batch.map((item) => item.n).join(',')}`);
+        await new Promise<void>((resolve) => finishers.push(resolve));
+        later(() => {
+          events.push(`answer ${batch.map((item) => item.n).join(',')}`);
+          for (const item of batch) item.done();
+        });
+      },
+    });
+    const submit = (n: number) => new Promise<void>((done) => queue.add({ n, done }));
+    const first = submit(1);
+    await started(events, 1);
+    const queued = [submit(2), submit(3)];
+    await turn();
+    assert.deepEqual(events, ['start 1'], 'one batch at a time: 2 and 3 wait');
+    finishers.shift()!();
+    await first;
+    assert.deepEqual(events, ['start 1', 'start 2,3', 'answer 1']);
+    finishers.shift()!();
+    await Promise.all(queued);
+    assert.deepEqual(events, ['start 1', 'start 2,3', 'answer 1', 'answer 2,3']);
+    assert.equal(queue.busy, false);
+  });
 });
