@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { generateMac, type KeyHandle, MAC_BYTES, verifyMac, workingKeySetFor } from '../keys/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import {
@@ -105,9 +105,7 @@ function specOf(terminal: TerminalContext | undefined): MessageSpec {
 /** The request's content without its MAC: what a retransmission must repeat exactly. */
 function contentHashOf(message: Uint8Array, macd: boolean): string {
   const end = macd ? message.length - MAC_BYTES : message.length;
-  return createHash('sha256')
-    .update(message.subarray(0, Math.max(0, end)))
-    .digest('hex');
+  return hash('sha256', message.subarray(0, Math.max(0, end)), 'hex');
 }
 
 export class Pipeline {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { isIsoDate } from '../shared/clock.ts';
 import { TillpointError } from '../shared/errors.ts';
 import { MAX_AMOUNT_MINOR } from '../shared/money.ts';
@@ -115,12 +115,10 @@ export function requestHash(request: {
   reversesEntryId?: string | null;
   postings: readonly ResolvedPosting[];
 }): string {
-  const hash = createHash('sha256');
-  hash.update(`${request.kind}|${request.pendingEntryId ?? ''}|${request.reversesEntryId ?? ''}`);
-  for (const posting of request.postings) {
-    hash.update(`|${posting.account.code}:${posting.side}:${posting.amountMinor}`);
-  }
-  return hash.digest('hex');
+  let text = `${request.kind}|${request.pendingEntryId ?? ''}|${request.reversesEntryId ?? ''}`;
+  for (const posting of request.postings)
+    text += `|${posting.account.code}:${posting.side}:${posting.amountMinor}`;
+  return hash('sha256', text, 'hex');
 }
 
 export function swapSide(side: Side): Side {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Audit } from '../audit/index.ts';
 import type { Database, Queryable, Tx } from '../db/index.ts';
 import { type CardVault, type KeyHandle, translatePinBlock } from '../keys/index.ts';
@@ -171,9 +171,9 @@ export function paymentFromRow(row: PaymentRow): Payment {
 
 /** A hash of the fields of a request, for comparing a retransmission with the first transmission. */
 export function contentHash(parts: ReadonlyArray<string | number | bigint | undefined | null>): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(`${part ?? ''}\u0000`);
-  return hash.digest('hex');
+  let text = '';
+  for (const part of parts) text += `${part ?? ''}\u0000`;
+  return hash('sha256', text, 'hex');
 }
 
 /**

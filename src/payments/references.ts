@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 // The references this host gives a request towards the card network — its retrieval reference
 // number (field 37, 12 digits) and its system trace audit number there (6 digits) — are derived from
@@ -20,11 +20,11 @@ export interface RequestKey {
 }
 
 export function networkReferences(key: RequestKey): { rrn: string; stan: string } {
-  const digest = createHash('sha256')
-    .update(
-      `tillpoint-network-reference\0${key.acquirerCode}\0${key.terminalId}\0${key.merchantId}\0${key.batchNo}\0${key.trace}\0${key.mti}`,
-    )
-    .digest();
+  const digest = hash(
+    'sha256',
+    `tillpoint-network-reference\0${key.acquirerCode}\0${key.terminalId}\0${key.merchantId}\0${key.batchNo}\0${key.trace}\0${key.mti}`,
+    'buffer',
+  );
   // The two together name a request to the network: one chance in 10^18 that two requests share them.
   const rrn = (digest.readBigUInt64BE(0) % RRN_SPACE).toString().padStart(12, '0');
   const stan = String((digest.readUInt32BE(8) % 999_999) + 1).padStart(6, '0');
