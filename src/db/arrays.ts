@@ -23,20 +23,21 @@ function needsQuotes(text: string): boolean {
   return text.length === 4 && text.toUpperCase() === 'NULL';
 }
 
+/** One element of an array literal: bare, double-quoted (backslash and quote escaped) or NULL. */
+export function arrayElement(value: Element): string {
+  if (value === null || value === undefined) return 'NULL';
+  const text = value instanceof Date ? value.toISOString() : String(value);
+  if (!needsQuotes(text)) return text;
+  if (text.includes('"') || text.includes('\\')) return `"${text.replace(/[\\"]/g, '\\$&')}"`;
+  return `"${text}"`;
+}
+
 /** `{a,b,NULL,"c d"}`: an array literal of the values' text forms (dates as ISO 8601). */
 export function arrayLiteral(values: readonly Element[]): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     if (i > 0) out += ',';
-    const value = values[i];
-    if (value === null || value === undefined) {
-      out += 'NULL';
-      continue;
-    }
-    const text = value instanceof Date ? value.toISOString() : String(value);
-    if (!needsQuotes(text)) out += text;
-    else if (text.includes('"') || text.includes('\\')) out += `"${text.replace(/[\\"]/g, '\\$&')}"`;
-    else out += `"${text}"`;
+    out += arrayElement(values[i]);
   }
   return `${out}}`;
 }

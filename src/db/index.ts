@@ -1,6 +1,6 @@
 // The database foundation: one PostgreSQL (embedded by default, or DATABASE_URL), migrations and the
 // transaction helper. Modules declare their tables in their own schema.ts.
-export { arrayLiteral } from './arrays.ts';
+export { arrayElement, arrayLiteral } from './arrays.ts';
 export {
   connectDatabase,
   type Database,
