@@ -10,7 +10,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../src/cli/commands/terminal.ts';
 import { loadConfig } from '../src/config.ts';
 import { freePort, startEmbedded } from '../src/db/index.ts';
 import { loadDemoData } from '../src/demo/index.ts';
@@ -155,6 +157,10 @@ try {
     `${terminalCount} terminals, ${cardCount} cards, mix ${values.mix}, ${values.duration} after a ${values.warmup} warm-up, card network: ${values.network}; load generator in its own process`,
   );
 
+  // How late the host's event loop runs (1 ms timer), from the end of the warm-up: a request, or a
+  // batch's answer from PostgreSQL, waits that long when the loop is busy.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  const warmupTimer = setTimeout(() => loopDelay.enable(), 2_000 + parseDuration(values.warmup!, '--warmup'));
   const generator = spawn(
     process.execPath,
     [
@@ -184,6 +190,8 @@ try {
   );
   if (generatorExit !== 0) exitCode = 1;
 
+  clearTimeout(warmupTimer);
+  loopDelay.disable();
   await host.close();
   await platform.payments.reversals.runDue();
   const counts = (
@@ -215,6 +223,10 @@ try {
       `card network simulator: ${stats.batches} batches of ${(stats.jobs / Math.max(1, stats.batches)).toFixed(1)} messages on average; ms per batch: lock ${per(stats.ms.lock)}, load ${per(stats.ms.load)}, decide ${per(stats.ms.decide)}, write+commit ${per(stats.ms.write)}`,
     );
   }
+  const ms = (ns: number) => (ns / 1e6).toFixed(2);
+  console.log(
+    `host event loop delay: mean ${ms(loopDelay.mean)} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`,
+  );
   console.log(
     `time inside the host per sale (journal): p50 ${Number(inHost.p50).toFixed(2)} ms, p99 ${Number(inHost.p99).toFixed(2)} ms`,
   );
