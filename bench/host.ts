@@ -7,7 +7,7 @@
 //   node bench/host.ts [--terminals 50] [--duration 30s] [--mix sale=100] [--cards 200]
 
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -39,6 +39,58 @@ const terminalCount = Number(values.terminals);
 const cardCount = Number(values.cards);
 const BENCH_MERCHANT = '102314059990001';
 const logger = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
+
+/** CPU seconds used so far by each of `pids` (Linux /proc; empty elsewhere) and by the whole machine. */
+function cpuSnapshot(pids: Record<string, number[]>): {
+  at: number;
+  byName: Map<string, number>;
+  idle: number;
+} {
+  const tick = 100; // USER_HZ
+  const byName = new Map<string, number>();
+  let idle = 0;
+  try {
+    for (const [name, list] of Object.entries(pids)) {
+      let seconds = 0;
+      for (const pid of list) {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          seconds += (Number(fields[11]) + Number(fields[12])) / tick;
+        } catch {
+          // the process ended
+        }
+      }
+      byName.set(name, seconds);
+    }
+    idle = Number(readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)[4]) / tick;
+  } catch {
+    // not Linux
+  }
+  return { at: performance.now(), byName, idle };
+}
+
+/** The embedded server's processes: the postmaster and its children (backends, WAL writer …). */
+function postgresPids(backendPid: number): number[] {
+  try {
+    const parentOf = (pid: number) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      } catch {
+        return undefined; // ended meanwhile
+      }
+    };
+    const postmaster = parentOf(backendPid);
+    if (postmaster === undefined) return [];
+    const children = readdirSync('/proc').filter(
+      (name) => /^\d+$/.test(name) && parentOf(Number(name)) === postmaster,
+    );
+    return [postmaster, ...children.map(Number)];
+  } catch {
+    return [];
+  }
+}
 
 /** Card numbers of the bench: 62220299 + 7 digits + a Luhn check digit. */
 function benchPans(count: number): string[] {
@@ -160,7 +212,18 @@ try {
   // How late the host's event loop runs (1 ms timer), from the end of the warm-up: a request, or a
   // batch's answer from PostgreSQL, waits that long when the loop is busy.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  const warmupTimer = setTimeout(() => loopDelay.enable(), 2_000 + parseDuration(values.warmup!, '--warmup'));
+  const backendPid = (await platform.db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
+    .pid;
+  let cpuFrom: ReturnType<typeof cpuSnapshot> | undefined;
+  // The load generator reports its own share when it ends.
+  const pidsOf = (): Record<string, number[]> => ({
+    host: [process.pid],
+    postgres: postgresPids(backendPid),
+  });
+  const warmupTimer = setTimeout(() => {
+    loopDelay.enable();
+    cpuFrom = cpuSnapshot(pidsOf());
+  }, 2_000 + parseDuration(values.warmup!, '--warmup'));
   const generator = spawn(
     process.execPath,
     [
@@ -189,6 +252,7 @@ try {
     generator.on('exit', (code) => resolve(code ?? 1)),
   );
   if (generatorExit !== 0) exitCode = 1;
+  const cpuTo = cpuSnapshot(pidsOf());
 
   clearTimeout(warmupTimer);
   loopDelay.disable();
@@ -224,6 +288,21 @@ try {
     );
   }
   const ms = (ns: number) => (ns / 1e6).toFixed(2);
+  if (cpuFrom !== undefined && cpuFrom.byName.size > 0) {
+    const seconds = (cpuTo.at - cpuFrom.at) / 1000;
+    const share = (name: string) =>
+      `${name} ${((100 * ((cpuTo.byName.get(name) ?? 0) - (cpuFrom!.byName.get(name) ?? 0))) / seconds).toFixed(0)} %`;
+    const idle = (100 * (cpuTo.idle - cpuFrom.idle)) / seconds;
+    console.log(
+      `CPU after the warm-up, % of one core: ${share('host')}, ${share('postgres')} (all its processes); the machine idle ${idle.toFixed(0)} % of ${os.availableParallelism() * 100} %`,
+    );
+  }
+  const recorder = platform.payments.recorderStats;
+  if (recorder.batches > 0 && recorder.firstAt !== undefined && recorder.lastAt !== undefined) {
+    console.log(
+      `payment recorder: ${recorder.batches} batches of ${(recorder.items / recorder.batches).toFixed(1)} requests on average, ${(recorder.ms / recorder.batches).toFixed(2)} ms from sending a batch to its answer, busy ${((100 * recorder.ms) / (recorder.lastAt - recorder.firstAt)).toFixed(0)} % of the time`,
+    );
+  }
   console.log(
     `host event loop delay: mean ${ms(loopDelay.mean)} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`,
   );

@@ -30,6 +30,7 @@ export {
 } from './core.ts';
 export { cardOrganization, outcomeOfResponseCode, responseCodeOf } from './outcomes.ts';
 export { localFields } from './references.ts';
+export type { RecorderStats } from './recorder.ts';
 export { CardPayments } from './service.ts';
 export type {
   BatchTotals,

@@ -72,7 +72,18 @@ SELECT u.*, u.created_at FROM (
 ON CONFLICT (terminal_id, merchant_id, batch_no, trace, request_mti) DO NOTHING
 RETURNING id AS guard_key, ledger_entry_id AS entry_id`;
 
+/** What the recorder has written, for benchmarks: batches, their requests, and the milliseconds from
+ * sending a batch to its answer, summed (over the time since the first batch: how busy it is). */
+export interface RecorderStats {
+  batches: number;
+  items: number;
+  ms: number;
+  firstAt: number | undefined;
+  lastAt: number | undefined;
+}
+
 export class PaymentRecorder {
+  readonly stats: RecorderStats = { batches: 0, items: 0, ms: 0, firstAt: undefined, lastAt: undefined };
   readonly #ledger: Ledger;
   readonly #queue: BatchQueue<Waiting>;
   readonly #connections: ConnectionKeeper;
@@ -90,8 +101,15 @@ export class PaymentRecorder {
   }
 
   async #write(batch: Waiting[], later: (answer: () => void) => void): Promise<void> {
+    const startedAt = performance.now();
     try {
       const outcomes = await this.#withRetry(() => this.#writeBatch(batch.map((w) => w.item)));
+      const stats = this.stats;
+      stats.batches++;
+      stats.items += batch.length;
+      stats.lastAt = performance.now();
+      stats.ms += stats.lastAt - startedAt;
+      stats.firstAt ??= startedAt;
       // Answered once the next batch is on its way: their replies are built while it is written.
       later(() => {
         batch.forEach((waiting, i) => {

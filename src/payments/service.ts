@@ -23,7 +23,7 @@ import {
 } from './core.ts';
 import { completeOrVoid, refund, voidSale } from './originals.ts';
 import { responseCodeOf } from './outcomes.ts';
-import { insertRow, PaymentRecorder, type PaymentRow } from './recorder.ts';
+import { insertRow, PaymentRecorder, type PaymentRow, type RecorderStats } from './recorder.ts';
 import { type ReversalQueue, reverseForTerminal } from './reversals.ts';
 import type { CardRequest, CardResult, Outcome, ReversalRequest } from './types.ts';
 
@@ -51,6 +51,11 @@ export class CardPayments {
 
   get core(): PaymentsCore {
     return this.#core;
+  }
+
+  /** The group commit of sales and balance inquiries, as counted so far (for benchmarks). */
+  get recorderStats(): RecorderStats {
+    return { ...this.#recorder.stats };
   }
 
   /** Answers a card request, once per key; a request already in flight on this node is awaited. */
