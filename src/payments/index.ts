@@ -29,8 +29,8 @@ export {
   requestKey,
 } from './core.ts';
 export { cardOrganization, outcomeOfResponseCode, responseCodeOf } from './outcomes.ts';
-export { localFields } from './references.ts';
 export type { RecorderStats } from './recorder.ts';
+export { localFields } from './references.ts';
 export { CardPayments } from './service.ts';
 export type {
   BatchTotals,
