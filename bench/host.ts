@@ -5,6 +5,7 @@
 // approved sale is recorded once with its ledger entry and that the trial balance is zero.
 //
 //   node bench/host.ts [--terminals 50] [--duration 30s] [--mix sale=100] [--cards 200]
+//                      [--network simulator|memory] [--runs 1]
 
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import type { CardNetwork } from '../src/payments/index.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { passesLuhn } from '../src/shared/redact.ts';
 import { Secret } from '../src/shared/secret.ts';
+import type { LoadReport } from '../src/terminal-sim/index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +32,9 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3s' },
     mix: { type: 'string', default: 'sale=100' },
     cards: { type: 'string', default: '200' },
+    // Runs of the load generator against the same host, one after the other: the figures of this
+    // virtual machine move by ±15 % from run to run, so compare medians. One run prints its table.
+    runs: { type: 'string', default: '1' },
     // `simulator` (the built-in card network, with its own durable tables) or `memory` (approves at
     // once, writes nothing: the host alone).
     network: { type: 'string', default: 'simulator' },
@@ -37,6 +42,9 @@ const { values } = parseArgs({
 });
 const terminalCount = Number(values.terminals);
 const cardCount = Number(values.cards);
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1 || runs > 20)
+  throw new Error('--runs is a whole number from 1 to 20');
 const BENCH_MERCHANT = '102314059990001';
 const logger = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
 
@@ -90,6 +98,15 @@ function postgresPids(backendPid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** One line of a run's report: its rate, latency and response codes. */
+function describeRun(report: LoadReport): string {
+  const { total } = report;
+  const codes = Object.entries(total.responseCodes)
+    .map(([code, count]) => `${code}=${count}`)
+    .join(' ');
+  return `${total.count} transactions, ${total.tps.toFixed(1)} tps, p50 ${total.latency.p50Ms.toFixed(2)} ms, p99 ${total.latency.p99Ms.toFixed(2)} ms, max ${total.latency.maxMs.toFixed(2)} ms; ${codes}; generator ${report.client.cpuPercentOfOneCore.toFixed(0)} % of one core`;
 }
 
 /** Card numbers of the bench: 62220299 + 7 digits + a Luhn check digit. */
@@ -206,7 +223,7 @@ try {
     `host benchmark — ${cpu} × ${os.availableParallelism()}, Node ${process.version}, PostgreSQL ${version.server_version} (embedded, fsync on, synchronous_commit on)`,
   );
   console.log(
-    `${terminalCount} terminals, ${cardCount} cards, mix ${values.mix}, ${values.duration} after a ${values.warmup} warm-up, card network: ${values.network}; load generator in its own process`,
+    `${terminalCount} terminals, ${cardCount} cards, mix ${values.mix}, ${runs > 1 ? `${runs} runs of ` : ''}${values.duration} after a ${values.warmup} warm-up, card network: ${values.network}; load generator in its own process`,
   );
 
   // How late the host's event loop runs (1 ms timer), from the end of the warm-up: a request, or a
@@ -224,34 +241,59 @@ try {
     loopDelay.enable();
     cpuFrom = cpuSnapshot(pidsOf());
   }, 2_000 + parseDuration(values.warmup!, '--warmup'));
-  const generator = spawn(
-    process.execPath,
-    [
-      'src/cli/main.ts',
-      'bench',
-      'host',
-      '--host',
-      `127.0.0.1:${isoPort}`,
-      '--terminals',
-      String(terminalCount),
-      '--duration',
-      values.duration!,
-      '--warmup',
-      values.warmup!,
-      '--mix',
-      values.mix!,
-      '--mid',
-      BENCH_MERCHANT,
-      '--cards',
-      pans.join(','),
-      '--no-state',
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } },
-  );
-  const generatorExit = await new Promise<number>((resolve) =>
-    generator.on('exit', (code) => resolve(code ?? 1)),
-  );
-  if (generatorExit !== 0) exitCode = 1;
+  const generatorArgs = [
+    'src/cli/main.ts',
+    'bench',
+    'host',
+    '--host',
+    `127.0.0.1:${isoPort}`,
+    '--terminals',
+    String(terminalCount),
+    '--duration',
+    values.duration!,
+    '--warmup',
+    values.warmup!,
+    '--mix',
+    values.mix!,
+    '--mid',
+    BENCH_MERCHANT,
+    '--cards',
+    pans.join(','),
+    '--no-state',
+    // Several runs: each settles its batches at the end, so the next signs in to new ones (its traces
+    // start again at 1 and would otherwise be retransmissions of the last run's).
+    ...(runs > 1 ? ['--json', '--settle'] : []),
+  ];
+  const reports: LoadReport[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const generator = spawn(process.execPath, generatorArgs, {
+      stdio: ['ignore', runs > 1 ? 'pipe' : 'inherit', 'inherit'],
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+    });
+    let output = '';
+    generator.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    const generatorExit = await new Promise<number>((resolve) =>
+      generator.on('exit', (code) => resolve(code ?? 1)),
+    );
+    if (generatorExit !== 0) exitCode = 1;
+    if (runs > 1 && generatorExit === 0) {
+      const report = JSON.parse(output) as LoadReport;
+      reports.push(report);
+      console.log(`run ${run}: ${describeRun(report)}`);
+    }
+  }
+  if (reports.length > 1) {
+    const median = (pick: (report: LoadReport) => number) => {
+      const sorted = reports.map(pick).sort((a, b) => a - b);
+      const middle = sorted.length >> 1;
+      return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+    };
+    console.log(
+      `median of ${reports.length} runs: ${median((r) => r.total.tps).toFixed(1)} tps, p50 ${median((r) => r.total.latency.p50Ms).toFixed(2)} ms, p99 ${median((r) => r.total.latency.p99Ms).toFixed(2)} ms`,
+    );
+  }
   const cpuTo = cpuSnapshot(pidsOf());
 
   clearTimeout(warmupTimer);
@@ -294,7 +336,7 @@ try {
       `${name} ${((100 * ((cpuTo.byName.get(name) ?? 0) - (cpuFrom!.byName.get(name) ?? 0))) / seconds).toFixed(0)} %`;
     const idle = (100 * (cpuTo.idle - cpuFrom.idle)) / seconds;
     console.log(
-      `CPU after the warm-up, % of one core: ${share('host')}, ${share('postgres')} (all its processes); the machine idle ${idle.toFixed(0)} % of ${os.availableParallelism() * 100} %`,
+      `CPU after the (first) warm-up, % of one core: ${share('host')}, ${share('postgres')} (all its processes); the machine idle ${idle.toFixed(0)} % of ${os.availableParallelism() * 100} %`,
     );
   }
   const recorder = platform.payments.recorderStats;
