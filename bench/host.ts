@@ -51,25 +51,25 @@ const logger = createLogger({ level: 'warn', format: 'json', destination: proces
 /** CPU seconds used so far by each of `pids` (Linux /proc; empty elsewhere) and by the whole machine. */
 function cpuSnapshot(pids: Record<string, number[]>): {
   at: number;
-  byName: Map<string, number>;
+  byName: Map<string, Map<number, number>>;
   idle: number;
 } {
   const tick = 100; // USER_HZ
-  const byName = new Map<string, number>();
+  const byName = new Map<string, Map<number, number>>();
   let idle = 0;
   try {
     for (const [name, list] of Object.entries(pids)) {
-      let seconds = 0;
+      const byPid = new Map<number, number>();
       for (const pid of list) {
         try {
           const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
           const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          seconds += (Number(fields[11]) + Number(fields[12])) / tick;
+          byPid.set(pid, (Number(fields[11]) + Number(fields[12])) / tick);
         } catch {
           // the process ended
         }
       }
-      byName.set(name, seconds);
+      byName.set(name, byPid);
     }
     idle = Number(readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)[4]) / tick;
   } catch {
@@ -98,6 +98,11 @@ function postgresPids(backendPid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** The bench's terminal ids: 9 + a 7-digit sequence number. */
+function terminalId(n: number): string {
+  return `9${String(n).padStart(7, '0')}`;
 }
 
 /** One line of a run's report: its rate, latency and response codes. */
@@ -176,8 +181,10 @@ try {
     },
     actor,
   );
-  for (let i = 1; i <= terminalCount; i++) {
-    const id = `9${String(i).padStart(7, '0')}`;
+  // Each run has terminals of its own: a new run's traces start again at 1, and on the last run's
+  // terminals they would be retransmissions in the same batch.
+  for (let i = 1; i <= terminalCount * runs; i++) {
+    const id = terminalId(i);
     const owner = { type: 'terminal', id } as const;
     const tmk =
       (await platform.keys.active(owner, 'tmk')) ??
@@ -247,8 +254,6 @@ try {
     'host',
     '--host',
     `127.0.0.1:${isoPort}`,
-    '--terminals',
-    String(terminalCount),
     '--duration',
     values.duration!,
     '--warmup',
@@ -260,13 +265,12 @@ try {
     '--cards',
     pans.join(','),
     '--no-state',
-    // Several runs: each settles its batches at the end, so the next signs in to new ones (its traces
-    // start again at 1 and would otherwise be retransmissions of the last run's).
-    ...(runs > 1 ? ['--json', '--settle'] : []),
+    ...(runs > 1 ? ['--json'] : []),
   ];
   const reports: LoadReport[] = [];
   for (let run = 1; run <= runs; run++) {
-    const generator = spawn(process.execPath, generatorArgs, {
+    const tids = `${terminalId((run - 1) * terminalCount + 1)}-${terminalId(run * terminalCount)}`;
+    const generator = spawn(process.execPath, [...generatorArgs, '--tids', tids], {
       stdio: ['ignore', runs > 1 ? 'pipe' : 'inherit', 'inherit'],
       env: { ...process.env, LOG_LEVEL: 'warn' },
     });
@@ -332,8 +336,15 @@ try {
   const ms = (ns: number) => (ns / 1e6).toFixed(2);
   if (cpuFrom !== undefined && cpuFrom.byName.size > 0) {
     const seconds = (cpuTo.at - cpuFrom.at) / 1000;
-    const share = (name: string) =>
-      `${name} ${((100 * ((cpuTo.byName.get(name) ?? 0) - (cpuFrom!.byName.get(name) ?? 0))) / seconds).toFixed(0)} %`;
+    // Processes alive at both ends (a backend that came or went in between is left out).
+    const share = (name: string) => {
+      let used = 0;
+      for (const [pid, to] of cpuTo.byName.get(name) ?? []) {
+        const from = cpuFrom!.byName.get(name)?.get(pid);
+        if (from !== undefined) used += to - from;
+      }
+      return `${name} ${((100 * used) / seconds).toFixed(0)} %`;
+    };
     const idle = (100 * (cpuTo.idle - cpuFrom.idle)) / seconds;
     console.log(
       `CPU after the (first) warm-up, % of one core: ${share('host')}, ${share('postgres')} (all its processes); the machine idle ${idle.toFixed(0)} % of ${os.availableParallelism() * 100} %`,
