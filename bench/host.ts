@@ -78,19 +78,20 @@ function cpuSnapshot(pids: Record<string, number[]>): {
   return { at: performance.now(), byName, idle };
 }
 
-/** The embedded server's processes: the postmaster and its children (backends, WAL writer …). */
-function postgresPids(backendPid: number): number[] {
+/** The parent of a process (Linux /proc), or undefined when it is gone or there is no /proc. */
+function parentOf(pid: number): number | undefined {
   try {
-    const parentOf = (pid: number) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      } catch {
-        return undefined; // ended meanwhile
-      }
-    };
-    const postmaster = parentOf(backendPid);
-    if (postmaster === undefined) return [];
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The embedded server's processes: the postmaster and its children (backends, WAL writer …). */
+function postgresPids(postmaster: number | undefined): number[] {
+  if (postmaster === undefined) return [];
+  try {
     const children = readdirSync('/proc').filter(
       (name) => /^\d+$/.test(name) && parentOf(Number(name)) === postmaster,
     );
@@ -236,13 +237,13 @@ try {
   // How late the host's event loop runs (1 ms timer), from the end of the warm-up: a request, or a
   // batch's answer from PostgreSQL, waits that long when the loop is busy.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  const backendPid = (await platform.db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
-    .pid;
+  const backend = await platform.db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const postmaster = parentOf(backend.rows[0]!.pid);
   let cpuFrom: ReturnType<typeof cpuSnapshot> | undefined;
   // The load generator reports its own share when it ends.
   const pidsOf = (): Record<string, number[]> => ({
     host: [process.pid],
-    postgres: postgresPids(backendPid),
+    postgres: postgresPids(postmaster),
   });
   const warmupTimer = setTimeout(() => {
     loopDelay.enable();
