@@ -48,6 +48,16 @@ if (!Number.isInteger(runs) || runs < 1 || runs > 20)
 const BENCH_MERCHANT = '102314059990001';
 const logger = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
 
+/** The fields of /proc/<pid>/stat after the command name (Linux), or undefined when it is gone. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU seconds used so far by each of `pids` (Linux /proc; empty elsewhere) and by the whole machine. */
 function cpuSnapshot(pids: Record<string, number[]>): {
   at: number;
@@ -61,13 +71,8 @@ function cpuSnapshot(pids: Record<string, number[]>): {
     for (const [name, list] of Object.entries(pids)) {
       const byPid = new Map<number, number>();
       for (const pid of list) {
-        try {
-          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          byPid.set(pid, (Number(fields[11]) + Number(fields[12])) / tick);
-        } catch {
-          // the process ended
-        }
+        const fields = procStat(pid);
+        if (fields !== undefined) byPid.set(pid, (Number(fields[11]) + Number(fields[12])) / tick);
       }
       byName.set(name, byPid);
     }
@@ -78,14 +83,10 @@ function cpuSnapshot(pids: Record<string, number[]>): {
   return { at: performance.now(), byName, idle };
 }
 
-/** The parent of a process (Linux /proc), or undefined when it is gone or there is no /proc. */
+/** The parent of a process, or undefined when it is gone or there is no /proc. */
 function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
+  const fields = procStat(pid);
+  return fields === undefined ? undefined : Number(fields[1]);
 }
 
 /** The embedded server's processes: the postmaster and its children (backends, WAL writer …). */
