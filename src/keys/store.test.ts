@@ -4,10 +4,10 @@ import { createAudit } from '../audit/index.ts';
 import { transaction } from '../db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import { ManualClock } from '../shared/clock.ts';
-import { type ErrorCode, TillpointError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { Secret } from '../shared/secret.ts';
 import { generateMasterKey, type MasterKey } from '../shared/secrets.ts';
+import { rejects } from '../shared/testing.ts';
 import { splitKey } from './components.ts';
 import {
   createKeyStore,
@@ -60,18 +60,6 @@ after(async () => {
   store.close();
   await t.drop();
 });
-
-async function rejects(promise: Promise<unknown>, code: ErrorCode, param?: string): Promise<TillpointError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TillpointError, `expected a TillpointError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (param !== undefined) assert.equal(error.param, param);
-    return error;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 async function count(table: string, where = 'TRUE', values: unknown[] = []): Promise<number> {
   const result = await t.db.query<{ n: number }>(

@@ -4,9 +4,10 @@ import { createAudit } from '../audit/index.ts';
 import { transaction } from '../db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import { ManualClock } from '../shared/clock.ts';
-import { type ErrorCode, TillpointError } from '../shared/errors.ts';
+import { TillpointError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import { generateMasterKey } from '../shared/secrets.ts';
+import { rejects } from '../shared/testing.ts';
 import { type CardVault, createCardVault, createKeyStore, type KeyStore } from './index.ts';
 
 // Card data protection on a real PostgreSQL: tokens, keyed hashes, the vault and its audit lines, and
@@ -32,18 +33,6 @@ after(async () => {
   keys.close();
   await t.drop();
 });
-
-async function rejects(promise: Promise<unknown>, code: ErrorCode, param?: string): Promise<TillpointError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TillpointError, `expected a TillpointError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (param !== undefined) assert.equal(error.param, param);
-    return error;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 /** Every row of every table of the database, as text (bytea as hex). */
 async function everything(): Promise<string> {

@@ -1,21 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { TestDatabase } from '../db/testing.ts';
 import { ManualClock } from '../shared/clock.ts';
 import type { ErrorCode, TillpointError } from '../shared/errors.ts';
 import type { EntryInput, Ledger } from './index.ts';
-import { key, openTestLedger, rejects, sale } from './testing.ts';
+import { key, rejects, sale, useTestLedger } from './testing.ts';
 
 let t: TestDatabase;
 let ledger: Ledger;
 const clock = new ManualClock('2026-11-26T02:00:00Z');
 
-before(async () => {
-  ({ t, ledger } = await openTestLedger(clock));
-});
-
-after(async () => {
-  await t.drop();
+useTestLedger(clock, (test) => {
+  ({ t, ledger } = test);
 });
 
 describe('posting', () => {

@@ -1,14 +1,13 @@
-import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { createAudit } from '../audit/index.ts';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import type { ManualClock } from '../shared/clock.ts';
-import { type ErrorCode, TillpointError } from '../shared/errors.ts';
 import { type EntryInput, Ledger } from './index.ts';
 
 // What the ledger's tests share: a fresh database with a ledger and its accounts (a bank, the card
 // network's receivable, a merchant's pending account, a wallet that may not go negative, fee
 // revenue, a USD bank and a closed account), idempotency keys, a card sale, and a check of the error
-// a promise rejects with.
+// a promise rejects with, and the hooks that open and drop it around a file's tests.
 
 export async function openTestLedger(clock: ManualClock): Promise<{ t: TestDatabase; ledger: Ledger }> {
   const t = await createTestDatabase();
@@ -43,18 +42,20 @@ export function sale(amountMinor: bigint, idempotencyKey = key()): EntryInput {
   };
 }
 
-export async function rejects(
-  promise: Promise<unknown>,
-  code: ErrorCode,
-  param?: string,
-): Promise<TillpointError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TillpointError, `expected a TillpointError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (param !== undefined) assert.equal(error.param, param);
-    return error;
-  }
-  assert.fail(`expected ${code}`);
+export { rejects } from '../shared/testing.ts';
+
+/** Opens a test ledger before a file's tests (handing it to `opened`) and drops its database after them. */
+export function useTestLedger(
+  clock: ManualClock,
+  opened: (test: { t: TestDatabase; ledger: Ledger }) => void,
+): void {
+  let database: TestDatabase | undefined;
+  before(async () => {
+    const test = await openTestLedger(clock);
+    database = test.t;
+    opened(test);
+  });
+  after(async () => {
+    await database?.drop();
+  });
 }
