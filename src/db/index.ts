@@ -1,5 +1,7 @@
 // The database foundation: one PostgreSQL (embedded by default, or DATABASE_URL), migrations and the
 // transaction helper. Modules declare their tables in their own schema.ts.
+
+export { freePort } from '../shared/ports.ts';
 export { arrayElement, arrayLiteral } from './arrays.ts';
 export {
   connectDatabase,
@@ -9,7 +11,7 @@ export {
   withDatabaseName,
 } from './database.ts';
 export { ensureDataDir, lockDataDir, readLock } from './datadir.ts';
-export { type EmbeddedServer, freePort, startEmbedded } from './embedded.ts';
+export { type EmbeddedServer, startEmbedded } from './embedded.ts';
 export { ConnectionKeeper } from './keeper.ts';
 export { MIGRATIONS_FOLDER, migrate, pendingMigrations } from './migrate.ts';
 export { clusterDirOf, type OpenedDatabase, openDatabase } from './open.ts';

@@ -3,13 +3,13 @@
 // terminals talking ISO 8583 to it: the demo terminals, the test cards, reversals and settlement.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Secret } from '../shared/secret.ts';
+import { type ServeProcess, startServe } from '../shared/testing.ts';
 import { newTerminalState } from './state.ts';
 import { Terminal } from './terminal.ts';
 
@@ -20,19 +20,9 @@ const credit = { pan: '6250001000000010', expiry: '3012', entry: 'swipe' as cons
 
 let dataDir: string;
 let isoPort: number;
+let serve: ServeProcess;
 let server: ChildProcess;
-let output = '';
 const terminals: Terminal[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
 
 function terminal(terminalId: string, timeoutMs = 15_000): Terminal {
   const t = new Terminal({
@@ -47,29 +37,19 @@ function terminal(terminalId: string, timeoutMs = 15_000): Terminal {
 before(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'tillpoint-terminal-e2e-'));
   chmodSync(dataDir, 0o755);
-  isoPort = await freePort();
   const { DATABASE_URL: _unused, ...env } = process.env;
-  server = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
+  serve = await startServe({
+    cli: CLI,
+    env: (ports) => ({
       ...env,
       TILLPOINT_DATA_DIR: dataDir,
-      TILLPOINT_HTTP_PORT: String(await freePort()),
-      TILLPOINT_ISO_PORT: String(isoPort),
+      TILLPOINT_HTTP_PORT: String(ports.httpPort),
+      TILLPOINT_ISO_PORT: String(ports.isoPort),
       LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    }),
   });
-  server.stdout!.on('data', (chunk) => {
-    output += chunk;
-  });
-  server.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 90_000;
-  while (!output.includes('Tillpoint is ready')) {
-    if (Date.now() > deadline || server.exitCode !== null) throw new Error(`serve did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  server = serve.child;
+  isoPort = serve.isoPort;
 });
 
 after(async () => {
@@ -98,7 +78,7 @@ describe('terminal simulator ↔ terminal host', () => {
     assert.ok(signIn.keyCheckValues?.pin);
 
     const sale = await t.sale(1234n, debit);
-    assert.equal(sale.responseCode, '00', `${sale.responseText}\n${output}`);
+    assert.equal(sale.responseCode, '00', `${sale.responseText}\n${serve.output()}`);
     assert.match(sale.rrn ?? '', /^[0-9A-Za-z]{12}$/);
     assert.ok(sale.authCode);
 
